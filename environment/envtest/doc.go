@@ -1,0 +1,2 @@
+// Package envtest holds fakes and a conformance suite for environments.
+package envtest
