@@ -140,24 +140,7 @@ type StreamEvent struct {
 }
 
 // TokenUsage counts the tokens of one response, in Codex's field names.
-type TokenUsage struct {
-	InputTokens           int64 `json:"input_tokens"`
-	CachedInputTokens     int64 `json:"cached_input_tokens"`
-	OutputTokens          int64 `json:"output_tokens"`
-	ReasoningOutputTokens int64 `json:"reasoning_output_tokens"`
-	TotalTokens           int64 `json:"total_tokens"`
-}
-
-// Add returns u + v, field by field.
-func (u TokenUsage) Add(v TokenUsage) TokenUsage {
-	return TokenUsage{
-		InputTokens:           u.InputTokens + v.InputTokens,
-		CachedInputTokens:     u.CachedInputTokens + v.CachedInputTokens,
-		OutputTokens:          u.OutputTokens + v.OutputTokens,
-		ReasoningOutputTokens: u.ReasoningOutputTokens + v.ReasoningOutputTokens,
-		TotalTokens:           u.TotalTokens + v.TotalTokens,
-	}
-}
+type TokenUsage = rollout.TokenUsage
 
 // Model error classes. A Model reports failures as a *ModelError whose Class
 // is one of these; errors.Is(err, ErrRateLimited) and the like match it.
