@@ -284,12 +284,18 @@ func parseSpawnArgs(raw []byte) (spawnArgs, error) {
 		return spawnArgs{}, err
 	}
 	if strings.TrimSpace(a.message) == "" {
-		return spawnArgs{}, errors.New(errEmptyMessage)
+		return spawnArgs{}, toolError(errEmptyMessage)
 	}
 	return a, nil
 }
 
 const errEmptyMessage = "Empty message can't be sent to an agent"
+
+// toolError is an error whose text is given to the model verbatim (Codex's
+// texts start with a capital letter, which Go error strings should not).
+type toolError string
+
+func (e toolError) Error() string { return string(e) }
 
 // messageArgs are send_message's and followup_task's arguments.
 type messageArgs struct{ target, message string }
@@ -303,7 +309,7 @@ func parseMessageArgs(raw []byte) (messageArgs, error) {
 	a.target, _ = v.str("target")
 	a.message, _ = v.str("message")
 	if strings.TrimSpace(a.message) == "" {
-		return messageArgs{}, errors.New(errEmptyMessage)
+		return messageArgs{}, toolError(errEmptyMessage)
 	}
 	return a, nil
 }

@@ -113,3 +113,12 @@ func FuzzParseArgs(f *testing.F) {
 		_, _ = parseWaitArgs(b, 0, 1, 10)
 	})
 }
+
+func TestParseListArgs(t *testing.T) {
+	if p, err := parseListArgs([]byte(`{"path_prefix":"worker"}`)); err != nil || p != "worker" {
+		t.Errorf("parseListArgs = %q, %v", p, err)
+	}
+	if _, err := parseListArgs([]byte(`{"x":1}`)); err == nil || err.Error() != "failed to parse function arguments: unknown field `x`, expected `path_prefix`" {
+		t.Errorf("parseListArgs(x) = %v", err)
+	}
+}
