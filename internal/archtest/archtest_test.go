@@ -43,6 +43,8 @@ var thirdParty = map[string][]string{
 	"github.com/klauspost/compress":     {"rollout"},
 	"github.com/google/uuid":            {"agent", "control", "rollout/sqlitestore", "cmd/*", "examples/*"},
 	"golang.org/x/sync":                 {"*"},
+	"go.opentelemetry.io/otel":          {"rollout", "rollout/sqlitestore", "agent", "control", "cmd/*", "examples/*"},
+	"github.com/schollz/progressbar":    {"cmd/*"},
 }
 
 type listedPackage struct {
