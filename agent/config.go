@@ -15,17 +15,19 @@ import (
 	"github.com/troupe-run/troupe/rollout"
 )
 
-// Recorder persists a thread's rollout. The agent appends every line it
-// persists, in order, from one goroutine at a time, and calls Flush before
-// every turn-terminal event and after recording delivered mail.
-// rollout.Recorder implements it.
+// Recorder persists a thread's rollout. The agent calls it from one
+// goroutine at a time (its calls are serialized by the agent's lock), in
+// rollout order, and calls Flush before every turn-terminal event and after
+// recording delivered mail. *rollout.Recorder implements it.
 type Recorder interface {
-	// Append queues items for writing; it may write them later (group
+	// AppendItems queues items for writing; it may write them later (group
 	// commit). An error means the items could not be queued.
-	Append(items ...rollout.Item) error
+	AppendItems(items ...rollout.Item) error
 	// Flush makes everything appended so far durable.
 	Flush(ctx context.Context) error
 }
+
+var _ Recorder = (*rollout.Recorder)(nil)
 
 // Inbox is the agent's mailbox as the agent consumes it. *mailbox.Inbox
 // implements it. Mail is taken when it enters a turn's pending input and

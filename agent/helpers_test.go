@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"runtime"
 	"strings"
 	"sync"
@@ -30,7 +31,7 @@ type memRecorder struct {
 	fail    error
 }
 
-func (r *memRecorder) Append(items ...rollout.Item) error {
+func (r *memRecorder) AppendItems(items ...rollout.Item) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.fail != nil {
@@ -123,6 +124,7 @@ func start(t *testing.T, model *modeltest.Model, opts ...option) *harness {
 		Inbox:     inbox,
 		NewID:     counterIDs(),
 		Jitter:    func() float64 { return 0.5 },
+		Logger:    slog.New(slog.DiscardHandler),
 	}
 	for _, o := range opts {
 		o(&cfg)

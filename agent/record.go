@@ -106,7 +106,7 @@ func (a *Agent) persistLocked(payloads ...rollout.Payload) {
 	for _, p := range payloads {
 		items = append(items, rollout.Item{Timestamp: now, Payload: p})
 	}
-	if err := a.cfg.Recorder.Append(items...); err != nil {
+	if err := a.cfg.Recorder.AppendItems(items...); err != nil {
 		a.warnLocked("", fmt.Sprintf("rollout append failed: %v", err))
 	}
 	clear(items)
@@ -135,8 +135,10 @@ func (a *Agent) flush(turnID string) {
 	// A flush must finish even while the turn is being torn down.
 	ctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
 	defer cancel()
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	if err := a.cfg.Recorder.Flush(ctx); err != nil {
-		a.warn(turnID, fmt.Sprintf("rollout flush failed: %v", err))
+		a.warnLocked(turnID, fmt.Sprintf("rollout flush failed: %v", err))
 	}
 }
 
