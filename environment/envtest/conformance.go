@@ -82,6 +82,7 @@ func TestEnvironment(t *testing.T, factory Factory) {
 		{"ReadDir", testReadDir},
 		{"Stat", testStat},
 		{"Confinement", testConfinement},
+		{"RealPath", testRealPath},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -376,5 +377,39 @@ func testConfinement(t *testing.T, f fixture) {
 	}
 	if _, err := f.env.ReadFile(ctx, ""); !errors.Is(err, environment.ErrInvalid) {
 		t.Errorf("ReadFile(\"\") error = %v, want ErrInvalid", err)
+	}
+}
+
+func testRealPath(t *testing.T, f fixture) {
+	pr, ok := f.env.(environment.PathResolver)
+	if !ok {
+		t.Skip("environment does not implement PathResolver")
+	}
+	ctx := ctxFor(t)
+	real, err := filepath.EvalSymlinks(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, want string
+		err        error
+	}{
+		{"link-in", filepath.Join(real, "hello.txt"), nil},
+		{"sub/../sub/nested.txt", filepath.Join(real, "sub", "nested.txt"), nil},
+		{"not/yet", filepath.Join(real, "not", "yet"), nil},
+		{"link-out", "", environment.ErrEscape},
+		{"../x", "", environment.ErrEscape},
+	}
+	for _, tt := range tests {
+		got, err := pr.RealPath(ctx, tt.name)
+		if tt.err != nil {
+			if !errors.Is(err, tt.err) {
+				t.Errorf("RealPath(%q) error = %v, want %v", tt.name, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("RealPath(%q) = %q, %v; want %q", tt.name, got, err, tt.want)
+		}
 	}
 }
