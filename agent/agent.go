@@ -70,6 +70,7 @@ type Agent struct {
 	// turn goroutine and on tool goroutines.
 	mu          sync.Mutex
 	history     []rollout.ResponseItem
+	pairs       pairing // call/output balance of history
 	scratch     []rollout.Item
 	window      int
 	tokensUsed  int64 // total tokens of the last response
@@ -92,6 +93,9 @@ func New(cfg Config) (*Agent, error) {
 		window:   cfg.WindowNumber,
 	}
 	a.hub.buffer = cfg.EventBuffer
+	for i := range a.history {
+		a.pairs.add(&a.history[i])
+	}
 	a.cfg.History = nil
 	if !cfg.DisableSleep {
 		a.sleep = &sleepTool{a: a}

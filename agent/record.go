@@ -66,6 +66,7 @@ func (a *Agent) record(turnID string, item rollout.ResponseItem) rollout.Respons
 	}
 	a.mu.Lock()
 	a.history = append(a.history, item)
+	a.pairs.add(&item)
 	a.tokensSince += int64(approxBytes(&item) / 4)
 	a.persistLocked(&item)
 	a.mu.Unlock()
@@ -245,6 +246,36 @@ func isCall(it *rollout.ResponseItem) (outputType string, ok bool) {
 func isOutput(it *rollout.ResponseItem) bool {
 	return it.Type == rollout.ItemFunctionCallOutput || it.Type == rollout.ItemCustomToolCallOutput
 }
+
+// pairing tracks, as items are recorded, whether the history has calls
+// without outputs or outputs without calls, so a well-formed history (the
+// usual case) is sent without scanning it at every step.
+type pairing struct {
+	open    map[string]int // call id -> calls still without an output
+	orphans int            // outputs recorded without their call
+}
+
+func (p *pairing) add(it *rollout.ResponseItem) {
+	if _, ok := isCall(it); ok {
+		if p.open == nil {
+			p.open = make(map[string]int)
+		}
+		p.open[it.CallID]++
+		return
+	}
+	if !isOutput(it) {
+		return
+	}
+	if p.open[it.CallID] > 0 {
+		if p.open[it.CallID]--; p.open[it.CallID] == 0 {
+			delete(p.open, it.CallID)
+		}
+		return
+	}
+	p.orphans++
+}
+
+func (p *pairing) wellFormed() bool { return len(p.open) == 0 && p.orphans == 0 }
 
 // AbortedOutput is the output a call without one gets in a request.
 const AbortedOutput = "aborted"

@@ -359,7 +359,12 @@ func (a *Agent) TokensUsed() int64 {
 // request builds the step's request from the normalized history.
 func (a *Agent) request(t *turn, tools *capability.Set) *Request {
 	a.mu.Lock()
-	input := Normalize(a.history)
+	var input []rollout.ResponseItem
+	if a.pairs.wellFormed() {
+		input = a.history[:len(a.history):len(a.history)]
+	} else {
+		input = Normalize(a.history)
+	}
 	window := a.window
 	a.mu.Unlock()
 	return &Request{
