@@ -113,6 +113,10 @@ type Config struct {
 	// WindowNumber is the current context window's number (0 for a new
 	// thread).
 	WindowNumber int
+	// Resume, when set, is the reconstructed state of a resumed thread
+	// (rollout.LoadHistory): it replaces History and WindowNumber. The
+	// agent copies the items (shallowly) and keeps nothing else of it.
+	Resume *rollout.History
 	// Recorder persists the rollout. Zero: nothing is persisted.
 	Recorder Recorder
 	// HistoryMode selects the persistence policy: legacy event twins, or
@@ -163,6 +167,14 @@ func (c *Config) validate() error {
 		return fmt.Errorf("%w: negative EventBuffer", ErrConfig)
 	}
 	c.HistoryMode = c.HistoryMode.Normalize()
+	if r := c.Resume; r != nil {
+		c.History = make([]rollout.ResponseItem, len(r.Items))
+		for i, it := range r.Items {
+			c.History[i] = *it
+		}
+		c.WindowNumber = int(r.Window.Number)
+		c.Resume = nil
+	}
 	if c.MaxRetries == 0 {
 		c.MaxRetries = DefaultMaxRetries
 	} else if c.MaxRetries < 0 {

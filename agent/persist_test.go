@@ -135,13 +135,16 @@ func TestResumeContinuesHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer rec2.Close()
-	history := responseItems(readLines(t, path))
-	if !reflect.DeepEqual(jsonOf(t, history), jsonOf(t, before)) {
-		t.Fatalf("history read back differs from the history in memory")
+	hist, corrupt, err := rollout.LoadHistory(path)
+	if err != nil || len(corrupt) > 0 {
+		t.Fatalf("LoadHistory = %v, %v", corrupt, err)
+	}
+	if got := responseItems(readLines(t, path)); !reflect.DeepEqual(jsonOf(t, got), jsonOf(t, before)) {
+		t.Fatalf("response items read back differ from the history in memory")
 	}
 	m2 := modeltest.New(t, modeltest.Text("second done"))
 	h2 := start(t, m2, func(c *agent.Config) {
-		c.Recorder, c.HistoryMode, c.History = rec2, rollout.HistoryModePaginated, history
+		c.Recorder, c.HistoryMode, c.Resume = rec2, rollout.HistoryModePaginated, hist
 	})
 	h2.run("second")
 	req := m2.Request(0)
