@@ -15,10 +15,21 @@ import (
 	"github.com/troupe-run/troupe/rollout"
 )
 
+// TB is the part of testing.TB the model reports to. *testing.T and
+// *testing.B satisfy it; Standalone serves programs and examples.
+type TB interface {
+	Helper()
+	Errorf(format string, args ...any)
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+}
+
+var _ TB = testing.TB(nil)
+
 // Model is the scripted model. It implements agent.Model and is safe for
 // concurrent use by many agents.
 type Model struct {
-	t testing.TB
+	t TB
 
 	mu       sync.Mutex
 	queue    []*Script
@@ -44,7 +55,7 @@ var _ agent.Model = (*Model)(nil)
 // New returns a model that answers requests with scripts, in order. At the
 // end of the test it reports scripts that were never requested (see
 // AllowUnused).
-func New(t testing.TB, scripts ...Scripted) *Model {
+func New(t TB, scripts ...Scripted) *Model {
 	t.Helper()
 	m := &Model{t: t}
 	m.Add(scripts...)
@@ -279,3 +290,55 @@ func CallIDs(req *agent.Request) []string {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// Standalone is a TB for programs and examples that use the scripted model
+// outside a test: failures are collected instead of failing a test, Fatalf
+// panics, and Close runs the end-of-use checks. The zero value is ready.
+type Standalone struct {
+	mu       sync.Mutex
+	errs     []error
+	cleanups []func()
+}
+
+var _ TB = (*Standalone)(nil)
+
+// Helper implements TB.
+func (*Standalone) Helper() {}
+
+// Errorf records a failure.
+func (s *Standalone) Errorf(format string, args ...any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.errs = append(s.errs, fmt.Errorf(format, args...))
+}
+
+// Fatalf records a failure and panics with it.
+func (s *Standalone) Fatalf(format string, args ...any) {
+	err := fmt.Errorf(format, args...)
+	s.mu.Lock()
+	s.errs = append(s.errs, err)
+	s.mu.Unlock()
+	panic(err)
+}
+
+// Cleanup registers f for Close.
+func (s *Standalone) Cleanup(f func()) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cleanups = append(s.cleanups, f)
+}
+
+// Close runs the registered cleanups (last first) and returns the failures
+// recorded, joined, or nil.
+func (s *Standalone) Close() error {
+	s.mu.Lock()
+	fs := s.cleanups
+	s.cleanups = nil
+	s.mu.Unlock()
+	for i := len(fs) - 1; i >= 0; i-- {
+		fs[i]()
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return errors.Join(s.errs...)
+}
