@@ -217,7 +217,7 @@ func (a *Agent) recordMail(turnID string, m *mailbox.Message) {
 	for i, p := range m.Content {
 		switch p.Type {
 		case mailbox.PartSealed:
-			content[i] = rollout.ContentPart{Type: rollout.PartEncryptedContent, EncryptedContent: p.Sealed}
+			content[i] = rollout.ContentPart{Type: rollout.PartEncryptedContent, EncryptedContent: p.EncryptedContent}
 		default:
 			content[i] = rollout.ContentPart{Type: rollout.PartInputText, Text: p.Text}
 		}
