@@ -92,7 +92,7 @@ func ExampleLocalSealer() {
 	if err != nil {
 		panic(err)
 	}
-	fmt.Println("stored:", strings.HasPrefix(content[1].Sealed, "troupe-seal:v1:2026-11:"))
+	fmt.Println("stored:", strings.HasPrefix(content[1].EncryptedContent, "troupe-seal:v1:2026-11:"))
 
 	request, err := mailbox.OpenForRequest(sealer, content)
 	if err != nil {
@@ -110,7 +110,7 @@ func ExampleLocalSealer() {
 func ExamplePassthrough() {
 	content, _ := mailbox.SealedContent(mailbox.Passthrough{}, mailbox.KindNewTask, "/root", "/root/w", "gAAAAB-opaque")
 	request, _ := mailbox.OpenForRequest(mailbox.Passthrough{}, content)
-	fmt.Println(request[1].Type, request[1].Sealed)
+	fmt.Println(request[1].Type, request[1].EncryptedContent)
 	// Output:
 	// encrypted_content gAAAAB-opaque
 }

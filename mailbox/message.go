@@ -23,19 +23,19 @@ const (
 
 // Part is one content part of a message. Its JSON form is exactly the one of
 // a content part of a Codex agent_message item, so the agent can record it as
-// is. Text is set for PartText, Sealed for PartSealed; the other field is
-// ignored.
+// is (the fields map one to one onto rollout.ContentPart). Text is set for
+// PartText, EncryptedContent for PartSealed; the other field is ignored.
 type Part struct {
-	Type   PartType
-	Text   string
-	Sealed string
+	Type             PartType
+	Text             string
+	EncryptedContent string
 }
 
 // Text returns a plaintext part.
 func Text(s string) Part { return Part{Type: PartText, Text: s} }
 
 // Sealed returns a sealed part holding s verbatim.
-func Sealed(s string) Part { return Part{Type: PartSealed, Sealed: s} }
+func Sealed(s string) Part { return Part{Type: PartSealed, EncryptedContent: s} }
 
 type partJSON struct {
 	Type             PartType `json:"type"`
@@ -50,7 +50,7 @@ func (p Part) MarshalJSON() ([]byte, error) {
 	case PartText:
 		return json.Marshal(partJSON{Type: p.Type, Text: &p.Text})
 	case PartSealed:
-		return json.Marshal(partJSON{Type: p.Type, EncryptedContent: &p.Sealed})
+		return json.Marshal(partJSON{Type: p.Type, EncryptedContent: &p.EncryptedContent})
 	default:
 		return nil, fmt.Errorf("%w: content part type %q", ErrInvalid, p.Type)
 	}
@@ -196,7 +196,7 @@ func OpenForRequest(s Sealer, content []Part) ([]Part, error) {
 			out[i] = p
 			continue
 		}
-		plain, err := s.Open(p.Sealed)
+		plain, err := s.Open(p.EncryptedContent)
 		switch {
 		case err == nil:
 			out[i] = Text(plain)

@@ -210,8 +210,8 @@ func TestPassthroughKeepsCiphertext(t *testing.T) {
 	if err := json.Unmarshal(data, &back); err != nil {
 		t.Fatal(err)
 	}
-	if back[1].Sealed != ct {
-		t.Errorf("ciphertext after JSON = %q, want %q", back[1].Sealed, ct)
+	if back[1].EncryptedContent != ct {
+		t.Errorf("ciphertext after JSON = %q, want %q", back[1].EncryptedContent, ct)
 	}
 }
 
@@ -238,7 +238,7 @@ func TestOpenForRequest(t *testing.T) {
 	}
 
 	// A tampered part fails the whole request, naming the part.
-	content[1].Sealed = strings.Replace(content[1].Sealed, ":k1:", ":k9:", 1)
+	content[1].EncryptedContent = strings.Replace(content[1].EncryptedContent, ":k1:", ":k9:", 1)
 	got, err := OpenForRequest(s, content)
 	if !errors.Is(err, ErrUnknownKey) || got != nil || !strings.Contains(err.Error(), "content part 1") {
 		t.Errorf("OpenForRequest(tampered) = %v, %v, want nil and an error naming part 1 wrapping ErrUnknownKey", got, err)
