@@ -2,7 +2,6 @@ package control
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -115,9 +114,12 @@ func (n *node) build(initial StatusKind) error {
 		History:      n.history,
 		Recorder:     &modeRecorder{n: n, rec: n.rec},
 		Inbox:        journaledInbox{Inbox: ib, j: n.tree.journal},
+		Sealer:       rt.requestSealer(),
 		NewID:        rt.cfg.NewID,
 		Now:          rt.cfg.Clock,
 		Logger:       rt.cfg.Logger,
+		OnTurnStart:  func(string) { n.setStatus(Status{Kind: StatusRunning}) },
+		OnTurnEnd:    n.turnEnded,
 		// The watcher drains promptly; the buffer absorbs bursts (a turn's
 		// items) while it forwards to tree subscribers.
 		EventBuffer: 256,
@@ -145,31 +147,35 @@ func (n *node) multiAgentTools() []capability.Tool {
 	}
 }
 
-// watch follows n's events until the agent stops: it keeps the status,
-// forwards events to the tree's subscribers, and notifies the parent of
-// every completed turn.
+// watch forwards n's events to the tree's subscribers until the agent
+// stops, then marks it shut down.
 func (n *node) watch() {
 	defer close(n.watched)
 	for ev := range n.sub.C() {
-		switch e := ev.(type) {
-		case *agent.TurnStarted:
-			n.setStatus(Status{Kind: StatusRunning})
-		case *agent.TurnComplete:
-			st := Status{Kind: StatusCompleted, Message: e.LastAgentMessage, HasMessage: e.LastAgentMessage != ""}
-			if e.Error != nil {
-				st = Status{Kind: StatusErrored, Message: e.Error.Message, HasMessage: true}
-			}
-			n.setStatus(st)
-			n.notifyParent(st)
-		case *agent.TurnAborted:
-			n.setStatus(Status{Kind: StatusInterrupted})
-		}
 		n.tree.publish(ev)
 	}
 	if d := n.sub.Dropped(); d > 0 {
 		n.rt.cfg.Logger.Warn("control: agent events dropped", "agent", n.path.String(), "dropped", d)
 	}
 	n.setStatus(Status{Kind: StatusShutdown})
+}
+
+// turnEnded is the agent's OnTurnEnd hook (the reliable lifecycle signal):
+// it sets the status and notifies the parent of a completed turn.
+func (n *node) turnEnded(r agent.TurnResult) {
+	var st Status
+	switch {
+	case r.Aborted != "":
+		st = Status{Kind: StatusInterrupted}
+	case r.Err != nil:
+		st = Status{Kind: StatusErrored, Message: r.Err.Message, HasMessage: true}
+	default:
+		st = Status{Kind: StatusCompleted, Message: r.LastAgentMessage, HasMessage: r.LastAgentMessage != ""}
+	}
+	n.setStatus(st)
+	if st.Kind != StatusInterrupted {
+		n.notifyParent(st)
+	}
 }
 
 // completionErrorSuffix follows an errored child's error in its FINAL_ANSWER.
@@ -317,6 +323,3 @@ func (a *Agent) History() []rollout.ResponseItem { return a.n.agent.History() }
 
 // Inner returns the underlying agent (for Subscribe, ActiveTurn, ...).
 func (a *Agent) Inner() *agent.Agent { return a.n.agent }
-
-// errTreeClosed is returned for work on a node whose runtime is closing.
-var errTreeClosed = errors.New("control: tree closed")

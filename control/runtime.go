@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -11,6 +12,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/troupe-run/troupe/agent"
 	"github.com/troupe-run/troupe/mailbox"
 	"github.com/troupe-run/troupe/rollout"
 )
@@ -153,6 +155,12 @@ func (rt *Runtime) Close() error {
 // Start creates a new root thread (/root of a new tree) and starts its
 // agent, idle until input is submitted.
 func (rt *Runtime) Start(ctx context.Context, opts ThreadOptions) (*Agent, error) {
+	return rt.startRoot(ctx, opts, nil, "")
+}
+
+// startRoot creates a root thread whose rollout starts with hist (a fork's
+// copied history) and starts its agent.
+func (rt *Runtime) startRoot(ctx context.Context, opts ThreadOptions, hist []rollout.ResponseItem, forkedFrom rollout.ThreadID) (*Agent, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -168,8 +176,14 @@ func (rt *Runtime) Start(ctx context.Context, opts ThreadOptions) (*Agent, error
 	n := &node{rt: rt, tree: t, id: id, path: RootPath, originator: rt.cfg.Originator,
 		roots: opts.SelectedCapabilityRoots, instructions: opts.Instructions, mode: opts.Mode}
 	n.init()
-	meta := rt.newMeta(n, nil, "")
-	if err := n.create(meta, nil); err != nil {
+	meta := rt.newMeta(n, nil, forkedFrom)
+	items := make([]rollout.Item, len(hist))
+	now := rt.cfg.Clock()
+	for i := range hist {
+		items[i] = rollout.Item{Timestamp: now, Payload: &hist[i]}
+	}
+	n.history = hist
+	if err := n.create(meta, items); err != nil {
 		j.close()
 		return nil, err
 	}
@@ -204,6 +218,7 @@ func (rt *Runtime) newMeta(n *node, parent *node, forkedFrom rollout.ThreadID) *
 		CLIVersion:              rt.cfg.CLIVersion,
 		SelectedCapabilityRoots: n.roots,
 		HistoryMode:             rollout.HistoryModeLegacy,
+		BaseInstructions:        instructionsJSON(n.instructions),
 		MultiAgentVersion:       "v2",
 	}
 	if parent == nil {
@@ -228,6 +243,12 @@ func (rt *Runtime) newMeta(n *node, parent *node, forkedFrom rollout.ThreadID) *
 	return m
 }
 
+// instructionsJSON is session_meta.base_instructions: {"text": ...}.
+func instructionsJSON(s string) json.RawMessage {
+	b, _ := json.Marshal(map[string]string{"text": s})
+	return b
+}
+
 // run starts n's agent and its watcher under the runtime's group. n must be
 // registered; on failure it is unregistered.
 func (rt *Runtime) run(n *node, initial StatusKind) error {
@@ -238,7 +259,9 @@ func (rt *Runtime) run(n *node, initial StatusKind) error {
 	}
 	rt.group.Go(func() error {
 		err := n.agent.Run(rt.ctx)
-		if errors.Is(err, context.Canceled) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, agent.ErrRunning) {
+			// Canceled: the runtime closed. ErrRunning: Close stopped the
+			// agent before Run began.
 			return nil
 		}
 		return err

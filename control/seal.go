@@ -17,11 +17,11 @@ import (
 //
 //   - shows each agent the multi-agent mode messages recorded in this run
 //     (modeRecorder) at the place its rollout has them;
-//   - with a local sealer, opens sealed agent_message parts for the
-//     request of the agent that received them (and only there), and seals
-//     the message argument of spawn_agent, send_message and followup_task
-//     calls as soon as the model emits them, so the agent records, persists
-//     and sends back only ciphertext.
+//   - with a local sealer, seals the message argument of spawn_agent,
+//     send_message and followup_task calls as soon as the model emits them,
+//     so the caller records, persists and sends back only ciphertext. (The
+//     recipient agent opens sealed mail in its own requests only: its
+//     agent.Config.Sealer.)
 type runtimeModel struct {
 	rt    *Runtime
 	inner agent.Model
@@ -36,13 +36,7 @@ func (m *runtimeModel) Stream(ctx context.Context, req *agent.Request) iter.Seq2
 	m.rt.mu.Lock()
 	n = m.rt.byThread[req.Metadata.ThreadID]
 	m.rt.mu.Unlock()
-	r, err := m.prepare(n, req)
-	if err != nil {
-		return func(yield func(agent.StreamEvent, error) bool) {
-			yield(agent.StreamEvent{}, &agent.ModelError{Class: agent.ErrInvalidRequest, Message: "open sealed mail", Err: err})
-		}
-	}
-	inner := m.inner.Stream(ctx, r)
+	inner := m.inner.Stream(ctx, m.prepare(n, req))
 	if !m.rt.local {
 		return inner
 	}
@@ -62,16 +56,15 @@ func (m *runtimeModel) Stream(ctx context.Context, req *agent.Request) iter.Seq2
 
 // prepare returns the request to send: req itself when nothing changes,
 // else a copy (the agent's items are never modified).
-func (m *runtimeModel) prepare(n *node, req *agent.Request) (*agent.Request, error) {
+func (m *runtimeModel) prepare(n *node, req *agent.Request) *agent.Request {
 	var inj []injection
 	if n != nil {
 		n.modeMu.Lock()
 		inj = n.injected
 		n.modeMu.Unlock()
 	}
-	open := m.rt.local && hasSealedMail(req.Input)
-	if len(inj) == 0 && !open {
-		return req, nil
+	if len(inj) == 0 {
+		return req
 	}
 	input := make([]rollout.ResponseItem, 0, len(req.Input)+len(inj))
 	placed := make([]bool, len(inj))
@@ -85,14 +78,6 @@ func (m *runtimeModel) prepare(n *node, req *agent.Request) (*agent.Request, err
 				}
 			}
 		}
-		if open && it.Type == rollout.ItemAgentMessage && hasSealedPart(it) {
-			opened, err := m.rt.openItem(it)
-			if err != nil {
-				return nil, err
-			}
-			input = append(input, opened)
-			continue
-		}
 		input = append(input, *it)
 	}
 	for k := range inj {
@@ -103,57 +88,7 @@ func (m *runtimeModel) prepare(n *node, req *agent.Request) (*agent.Request, err
 	}
 	r := *req
 	r.Input = input
-	return &r, nil
-}
-
-func hasSealedMail(items []rollout.ResponseItem) bool {
-	for i := range items {
-		if items[i].Type == rollout.ItemAgentMessage && hasSealedPart(&items[i]) {
-			return true
-		}
-	}
-	return false
-}
-
-func hasSealedPart(it *rollout.ResponseItem) bool {
-	for _, p := range it.Content {
-		if p.Type == rollout.PartEncryptedContent {
-			return true
-		}
-	}
-	return false
-}
-
-// openItem returns a copy of an agent_message item with its sealed parts
-// opened; the recorded item keeps its ciphertext.
-func (rt *Runtime) openItem(it *rollout.ResponseItem) (rollout.ResponseItem, error) {
-	parts := make([]mailbox.Part, len(it.Content))
-	for i, p := range it.Content {
-		if p.Type == rollout.PartEncryptedContent {
-			parts[i] = mailbox.Sealed(p.EncryptedContent)
-		} else {
-			parts[i] = mailbox.Text(p.Text)
-		}
-	}
-	opened, err := mailbox.OpenForRequest(rt.cfg.Sealer, parts)
-	if err != nil {
-		return rollout.ResponseItem{}, err
-	}
-	out := *it
-	out.Content = make([]rollout.ContentPart, len(opened))
-	for i, p := range opened {
-		if p.Type == mailbox.PartText {
-			out.Content[i] = rollout.ContentPart{Type: rollout.PartInputText, Text: p.Text}
-		} else {
-			out.Content[i] = it.Content[i]
-		}
-	}
-	// The header and the opened payload read as one text, as a plaintext
-	// message would.
-	if len(out.Content) == 2 && out.Content[0].Type == rollout.PartInputText && out.Content[1].Type == rollout.PartInputText {
-		out.Content = []rollout.ContentPart{{Type: rollout.PartInputText, Text: out.Content[0].Text + out.Content[1].Text}}
-	}
-	return out, nil
+	return &r
 }
 
 // sealArguments seals the "message" member of a tool call's JSON
@@ -197,6 +132,16 @@ func (rt *Runtime) sealArguments(args string) (string, bool) {
 	}
 	buf.WriteByte('}')
 	return buf.String(), changed
+}
+
+// requestSealer is the sealer agents open mail with in their requests:
+// the runtime's when it opens what it seals, else none (provider
+// ciphertext is forwarded as is).
+func (rt *Runtime) requestSealer() mailbox.Sealer {
+	if rt.local {
+		return rt.cfg.Sealer
+	}
+	return nil
 }
 
 // ensureSealed returns text sealed by the runtime's sealer: as is when it

@@ -25,7 +25,7 @@ func (rt *Runtime) spawn(ctx context.Context, parent *node, path Path, a spawnAr
 		return nil, toolError("collab manager unavailable")
 	case path.Depth() > lim.MaxDepth:
 		rt.mu.Unlock()
-		return nil, fmt.Errorf("Agent depth limit reached (max depth %d). Solve the task yourself.", lim.MaxDepth) //nolint:staticcheck // Codex's text
+		return nil, toolError(fmt.Sprintf("Agent depth limit reached (max depth %d). Solve the task yourself.", lim.MaxDepth))
 	case len(t.byPath) >= lim.MaxLiveAgents:
 		rt.mu.Unlock()
 		return nil, fmt.Errorf("collab spawn failed: agent thread limit reached (%d live agents per tree)", lim.MaxLiveAgents)
