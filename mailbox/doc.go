@@ -114,7 +114,9 @@
 //     without server-side encryption. The envelope is text, versioned and
 //     self-describing: "troupe-seal:v1:<key id>:<base64url(nonce|ciphertext|tag)>",
 //     with the header authenticated as additional data. Keys rotate: Seal uses
-//     the active key, Open any configured key named by the envelope.
+//     the active key, Open any configured key named by the envelope. Keys
+//     come from configuration as "<id>:<base64 secret>" (ParseKey, or
+//     UnmarshalText in a JSON config); NewKey and Key.Encode make them.
 //
 // Opening never returns garbage: a damaged, truncated, relabelled or
 // wrong-key envelope is an *OpenError wrapping ErrMalformed,
