@@ -70,7 +70,9 @@ type Agent struct {
 	// turn goroutine and on tool goroutines.
 	mu          sync.Mutex
 	history     []rollout.ResponseItem
-	pairs       pairing // call/output balance of history
+	pairs       pairing             // call/output balance of history
+	sealed      int                 // agent messages with sealed content in history
+	openWarned  map[string]struct{} // sealed mail reported unopenable (turn goroutine)
 	scratch     []rollout.Item
 	window      int
 	tokensUsed  int64 // total tokens of the last response
@@ -95,6 +97,9 @@ func New(cfg Config) (*Agent, error) {
 	a.hub.buffer = cfg.EventBuffer
 	for i := range a.history {
 		a.pairs.add(&a.history[i])
+		if isSealedMail(&a.history[i]) {
+			a.sealed++
+		}
 	}
 	a.cfg.History = nil
 	if !cfg.DisableSleep {

@@ -125,6 +125,19 @@ type Config struct {
 	HistoryMode rollout.HistoryMode
 	// Inbox is the agent's mailbox. Zero: the agent gets no mail.
 	Inbox Inbox
+	// Sealer opens sealed mail content when a request is built (the history
+	// and rollout keep it sealed). Content it cannot open is replaced, in
+	// the request only, by a note saying so, with a Warning. Zero: sealed
+	// content is sent as is (provider-sealed encrypted_content).
+	Sealer mailbox.Sealer
+	// OnTurnStart, when set, is called on the turn's goroutine right after
+	// TurnStarted is emitted. OnTurnEnd is called after the terminal event,
+	// before the turn's handle reports done, with the turn's result. They
+	// are the reliable lifecycle signal (subscriptions may drop events);
+	// they must return quickly and must not call the agent's blocking
+	// methods. A panic in them is recovered and logged.
+	OnTurnStart func(turnID string)
+	OnTurnEnd   func(TurnResult)
 	// MaxRetries bounds the retries of one model request after a retryable
 	// failure. Zero: DefaultMaxRetries. Negative: no retries.
 	MaxRetries int

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/troupe-run/troupe/mailbox"
@@ -67,6 +68,9 @@ func (a *Agent) record(turnID string, item rollout.ResponseItem) rollout.Respons
 	a.mu.Lock()
 	a.history = append(a.history, item)
 	a.pairs.add(&item)
+	if isSealedMail(&item) {
+		a.sealed++
+	}
 	a.tokensSince += int64(approxBytes(&item) / 4)
 	a.persistLocked(&item)
 	a.mu.Unlock()
@@ -324,4 +328,56 @@ func Normalize(history []rollout.ResponseItem) []rollout.ResponseItem {
 		}
 	}
 	return out
+}
+
+func isSealedMail(it *rollout.ResponseItem) bool {
+	if it.Type != rollout.ItemAgentMessage {
+		return false
+	}
+	for _, p := range it.Content {
+		if p.Type == rollout.PartEncryptedContent {
+			return true
+		}
+	}
+	return false
+}
+
+// openSealed returns input with the sealed parts of agent messages opened
+// by the configured sealer. input is copied before any change.
+func (a *Agent) openSealed(turnID string, input []rollout.ResponseItem) []rollout.ResponseItem {
+	copied := false
+	for i := range input {
+		it := &input[i]
+		if !isSealedMail(it) {
+			continue
+		}
+		parts := make([]mailbox.Part, len(it.Content))
+		for j, p := range it.Content {
+			parts[j] = mailbox.Part{Type: mailbox.PartType(p.Type), Text: p.Text, EncryptedContent: p.EncryptedContent}
+		}
+		opened, err := mailbox.OpenForRequest(a.cfg.Sealer, parts)
+		var content []rollout.ContentPart
+		if err != nil {
+			if _, done := a.openWarned[it.ID]; !done {
+				if a.openWarned == nil {
+					a.openWarned = make(map[string]struct{})
+				}
+				a.openWarned[it.ID] = struct{}{}
+				a.warn(turnID, fmt.Sprintf("mail %s from %s could not be opened: %v", it.ID, it.Author, err))
+			}
+			content = []rollout.ContentPart{{Type: rollout.PartInputText, Text: fmt.Sprintf("[The content of this message could not be opened: %v]", err)}}
+		} else {
+			content = make([]rollout.ContentPart, len(opened))
+			for j, p := range opened {
+				content[j] = rollout.ContentPart{Type: string(p.Type), Text: p.Text, EncryptedContent: p.EncryptedContent}
+			}
+		}
+		if !copied {
+			input = slices.Clone(input)
+			copied = true
+			it = &input[i]
+		}
+		it.Content = content
+	}
+	return input
 }

@@ -366,7 +366,11 @@ func (a *Agent) request(t *turn, tools *capability.Set) *Request {
 		input = Normalize(a.history)
 	}
 	window := a.window
+	sealed := a.sealed > 0 && a.cfg.Sealer != nil
 	a.mu.Unlock()
+	if sealed {
+		input = a.openSealed(t.id, input)
+	}
 	return &Request{
 		Instructions:      a.cfg.Instructions,
 		Input:             input,

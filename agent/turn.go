@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -158,6 +159,9 @@ func (a *Agent) runTurn(t *turn) {
 	a.persistEvent(rollout.TurnStarted{TurnID: t.id, StartedAt: &started})
 	a.persist(&rollout.TurnContext{TurnID: t.id, Model: a.cfg.ModelName})
 	a.hub.emit(&TurnStarted{EventHeader: h, StartedAtMs: t.startedAt.UnixMilli()})
+	if f := a.cfg.OnTurnStart; f != nil {
+		a.callback("OnTurnStart", func() { f(t.id) })
+	}
 
 	last, terr := a.steps(t)
 
@@ -191,6 +195,9 @@ func (a *Agent) runTurn(t *turn) {
 		a.persistEvent(ev)
 		a.flush(t.id)
 		a.hub.emit(&TurnComplete{EventHeader: h, LastAgentMessage: last, Error: terr, StartedAtMs: t.startedAt.UnixMilli(), CompletedAtMs: end.UnixMilli()})
+	}
+	if f := a.cfg.OnTurnEnd; f != nil {
+		a.callback("OnTurnEnd", func() { f(res) })
 	}
 	t.handle.result = res
 	close(t.handle.done)
@@ -269,4 +276,14 @@ func (a *Agent) recordInputs(t *turn, in []pendingInput) {
 // abortedOutput is the output of a tool cut short by an interrupt.
 func abortedOutput(elapsed time.Duration) string {
 	return fmt.Sprintf("aborted by user after %.1fs", elapsed.Seconds())
+}
+
+// callback runs an embedder's callback, turning a panic into a log entry.
+func (a *Agent) callback(name string, f func()) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.cfg.Logger.Error("agent: "+name+" panicked", "thread", string(a.cfg.ThreadID), "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	f()
 }
