@@ -89,9 +89,10 @@ func (a *chatAssembler) add(chunk openai.ChatCompletionStreamResponse) []agent.S
 	return out
 }
 
-// toolCall merges one tool-call piece. Pieces are matched by index; a
-// server that sends no index gets them matched by id, and an id-less piece
-// continues the latest call.
+// toolCall merges one tool-call piece, the pos'th of its delta. Pieces
+// are matched by index; a server that sends no index gets them matched by
+// id; a piece with neither continues the latest call when it comes first
+// in its delta and starts a new call otherwise.
 func (a *chatAssembler) toolCall(pos int, tc openai.ToolCall) {
 	var c *chatCall
 	switch {
@@ -112,13 +113,13 @@ func (a *chatAssembler) toolCall(pos int, tc openai.ToolCall) {
 			}
 		}
 		if c == nil {
-			c = &chatCall{index: len(a.calls) + pos}
+			c = &chatCall{index: len(a.calls)}
 			a.calls = append(a.calls, c)
 		}
-	case len(a.calls) > 0:
+	case pos == 0 && len(a.calls) > 0:
 		c = a.calls[len(a.calls)-1]
 	default:
-		c = &chatCall{index: pos}
+		c = &chatCall{index: len(a.calls)}
 		a.calls = append(a.calls, c)
 	}
 	if tc.ID != "" && c.id == "" {
