@@ -166,6 +166,18 @@ func (s *Set) Specs() []Spec {
 	return out
 }
 
+// Tools returns the tools in insertion order.
+func (s *Set) Tools() []Tool {
+	if s == nil {
+		return nil
+	}
+	out := make([]Tool, len(s.order))
+	for i, n := range s.order {
+		out[i] = s.byName[n].tool
+	}
+	return out
+}
+
 // Lookup returns the tool named name, its spec and compiled schema.
 func (s *Set) Lookup(name string) (Tool, Spec, *Schema, bool) {
 	if s == nil {
