@@ -73,10 +73,12 @@ func (a *Agent) record(turnID string, item rollout.ResponseItem) rollout.Respons
 	}
 	a.tokensSince += int64(approxBytes(&item) / 4)
 	a.persistLocked(&item)
-	a.mu.Unlock()
+	// Emitted under the lock so subscribers see items in history order even
+	// when tools record concurrently (emit never blocks).
 	if a.hub.active() {
 		a.hub.emit(&RawResponseItem{EventHeader: EventHeader{ThreadID: a.cfg.ThreadID, TurnID: turnID}, Item: item})
 	}
+	a.mu.Unlock()
 	return item
 }
 

@@ -94,7 +94,8 @@ type streaming struct {
 type toolRun struct {
 	call      rollout.ResponseItem
 	tool      capability.Tool
-	reported  bool // the tool reports its own items (no DynamicToolCall)
+	reported  bool              // no DynamicToolCall item: the tool reports its own, or shell
+	shell     *CommandExecution // the item of a shell call
 	startedAt time.Time
 	done      chan struct{}
 	out       capability.Output
