@@ -9,6 +9,7 @@ import (
 	"io"
 	"iter"
 	"net/http"
+	"slices"
 
 	"github.com/troupe-run/troupe/agent"
 	"github.com/troupe-run/troupe/capability"
@@ -144,14 +145,11 @@ func inputItems(items []rollout.ResponseItem, keep bool) []rollout.ResponseItem 
 	out := make([]rollout.ResponseItem, len(items))
 	for i, it := range items {
 		it.Passthrough = nil
-		if _, ok := it.Extra[passthroughMember]; ok {
-			extra := make(map[string]json.RawMessage, len(it.Extra))
-			for k, v := range it.Extra {
-				if k != passthroughMember {
-					extra[k] = v
-				}
-			}
-			it.Extra = extra
+		if _, ok := it.Extra.Get(passthroughMember); ok {
+			// Delete works in place: clone so the caller's item keeps
+			// its members.
+			it.Extra = slices.Clone(it.Extra)
+			it.Extra.Delete(passthroughMember)
 		}
 		out[i] = it
 	}

@@ -438,7 +438,7 @@ func TestResponsesRequestBody(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			raw, items := loadInput(t, name)
 			// An item type nobody knows yet travels verbatim.
-			items = append(items, rollout.ResponseItem{Type: "future_item", Extra: map[string]json.RawMessage{"payload": json.RawMessage(`{"a":[1,"<b>"]}`)}})
+			items = append(items, rollout.ResponseItem{Type: "future_item", Extra: rollout.Members{{Key: "payload", Value: json.RawMessage(`{"a":[1,"<b>"]}`)}}})
 			var want []any
 			if err := json.Unmarshal(raw, &want); err != nil {
 				t.Fatal(err)
@@ -515,7 +515,7 @@ func TestResponsesRequestBody(t *testing.T) {
 func TestResponsesPassthrough(t *testing.T) {
 	item := func() rollout.ResponseItem {
 		it := *rollout.NewMessage(rollout.RoleUser, "hi")
-		it.Passthrough = &rollout.Passthrough{TurnID: "turn-1", Extra: map[string]json.RawMessage{"create_time": json.RawMessage(`1`)}}
+		it.Passthrough = &rollout.Passthrough{TurnID: "turn-1", Extra: rollout.Members{{Key: "create_time", Value: json.RawMessage(`1`)}}}
 		return it
 	}
 	nullPT := rollout.ResponseItem{}
