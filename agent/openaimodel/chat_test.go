@@ -341,3 +341,32 @@ func TestChatNoToolsNoUsage(t *testing.T) {
 		}
 	}
 }
+
+func TestChatConsumerStopsEarly(t *testing.T) {
+	checkGoroutines(t)
+	handlerDone := make(chan struct{})
+	ts := newTestServer(t, func(w http.ResponseWriter, r *http.Request) {
+		defer close(handlerDone)
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, `data: {"id":"c","choices":[{"index":0,"delta":{"content":"Hel"}}]}`+"\n\n")
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+	})
+	for ev, err := range newChat(t, ts.config()).Stream(t.Context(), request()) {
+		if err != nil || ev.Kind != agent.StreamItemAdded {
+			t.Fatalf("first element = %+v, %v, want the added message", ev, err)
+		}
+		break
+	}
+	<-handlerDone
+}
+
+func TestChatUnreachable(t *testing.T) {
+	ts := newTestServer(t, serveSSE(""))
+	cfg := ts.config()
+	ts.Close()
+	_, err := collect(t, newChat(t, cfg).Stream(t.Context(), request()))
+	if !errors.Is(err, agent.ErrStreamClosed) {
+		t.Fatalf("error = %v, want a retryable ErrStreamClosed", err)
+	}
+}

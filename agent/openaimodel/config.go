@@ -79,6 +79,12 @@ type Config struct {
 	// Passthrough says whether input items keep their passthrough
 	// metadata. Zero: PassthroughAuto.
 	Passthrough PassthroughPolicy
+	// DropItemIDs clears the id of every input item sent to the Responses
+	// API. Zero: ids are sent, as Codex 0.169 sends them. Set it for an
+	// endpoint that answers 404 "Item with id ... not found. Items are not
+	// persisted when store is set to false" (a reasoning item it cannot
+	// resolve by id). Responses only; chat messages carry no item ids.
+	DropItemIDs bool
 	// ReasoningEffort is sent as reasoning.effort (Responses) or
 	// reasoning_effort (Chat) when not empty: "minimal", "low", "medium",
 	// "high", ...
@@ -112,6 +118,7 @@ type settings struct {
 	reqTimeout  time.Duration
 	idleTimeout time.Duration
 	passthrough bool
+	dropIDs     bool
 	effort      string
 	summary     string
 	noUsage     bool
@@ -129,6 +136,7 @@ func (cfg Config) settings() (*settings, error) {
 		header:      make(http.Header),
 		reqTimeout:  cfg.RequestTimeout,
 		idleTimeout: cfg.IdleTimeout,
+		dropIDs:     cfg.DropItemIDs,
 		effort:      cfg.ReasoningEffort,
 		summary:     cfg.ReasoningSummary,
 		noUsage:     cfg.DisableStreamUsage,

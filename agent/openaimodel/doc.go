@@ -32,7 +32,8 @@
 // the wait for response headers beyond the caller's context. IdleTimeout 0
 // is DefaultIdleTimeout (five minutes, Codex's stream idle timeout);
 // negative disables it. Passthrough zero is PassthroughAuto (kept for
-// api.openai.com, stripped elsewhere). ReasoningEffort and ReasoningSummary
+// api.openai.com, stripped elsewhere). DropItemIDs false sends item ids.
+// ReasoningEffort and ReasoningSummary
 // "" leave the reasoning parameters out. DisableStreamUsage false asks chat
 // servers for usage. MaxEventBytes 0 is DefaultMaxEventBytes. Logger nil
 // discards. Now nil is time.Now.
@@ -59,8 +60,9 @@
 // OpenAI-Organization, OpenAI-Project and Config.Header follow.
 //
 // Codex records internal_chat_message_metadata_passthrough (the turn id)
-// in every item. Config.Passthrough decides whether it is sent; stripping
-// works on copies, never on the caller's items.
+// in every item. Config.Passthrough decides whether it is sent, and
+// Config.DropItemIDs whether item ids are; both work on copies, never on
+// the caller's items.
 //
 // Stream events map to agent.StreamEvent: response.output_item.added and
 // .done to StreamItemAdded and StreamItemDone (the item decoded with all
@@ -177,6 +179,8 @@
 //	end of stream before completion,
 //	connection reset, refused dial      → ErrStreamClosed
 //	RequestTimeout, IdleTimeout fired   → ErrTimeout
+//	2xx JSON document, not a stream     → its error object's class, else
+//	                                      ErrInvalidRequest
 //	undecodable event or chunk,
 //	event over MaxEventBytes            → ErrServer wrapping an *EventError
 //	                                      (errors.Is ErrMalformedEvent)

@@ -10,6 +10,7 @@ import (
 	"iter"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/troupe-run/troupe/agent"
 	"github.com/troupe-run/troupe/capability"
@@ -87,7 +88,7 @@ func (r *Responses) requestBody(req *agent.Request) ([]byte, error) {
 	body := responsesRequest{
 		Model:             r.s.model,
 		Instructions:      req.Instructions,
-		Input:             inputItems(req.Input, r.s.passthrough),
+		Input:             inputItems(req.Input, r.s.passthrough, r.s.dropIDs),
 		Tools:             make([]functionTool, 0, len(req.Tools)),
 		ToolChoice:        "auto",
 		ParallelToolCalls: req.ParallelToolCalls,
@@ -132,28 +133,41 @@ func (r *Responses) requestBody(req *agent.Request) ([]byte, error) {
 // passthroughMember is the JSON name of rollout.ResponseItem.Passthrough.
 const passthroughMember = "internal_chat_message_metadata_passthrough"
 
-// inputItems returns the items to send. With keep set they are the
-// caller's items as they are; otherwise shallow copies without the
-// passthrough metadata (the caller's items are never modified).
-func inputItems(items []rollout.ResponseItem, keep bool) []rollout.ResponseItem {
+// inputItems returns the items to send. With keep set and drop unset they
+// are the caller's items as they are; otherwise shallow copies without the
+// passthrough metadata (keep unset) or the item ids (drop set). The
+// caller's items are never modified.
+func inputItems(items []rollout.ResponseItem, keep, drop bool) []rollout.ResponseItem {
 	if items == nil {
 		return []rollout.ResponseItem{}
 	}
-	if keep {
+	if keep && !drop {
 		return items
 	}
 	out := make([]rollout.ResponseItem, len(items))
 	for i, it := range items {
-		it.Passthrough = nil
-		if _, ok := it.Extra.Get(passthroughMember); ok {
-			// Delete works in place: clone so the caller's item keeps
-			// its members.
-			it.Extra = slices.Clone(it.Extra)
-			it.Extra.Delete(passthroughMember)
+		if !keep {
+			it.Passthrough = nil
+			it.Extra = without(it.Extra, passthroughMember)
+		}
+		if drop {
+			it.ID = ""
+			it.Extra = without(it.Extra, "id")
 		}
 		out[i] = it
 	}
 	return out
+}
+
+// without returns ms without key, cloning when it has to remove it
+// (Members.Delete works in place, and ms is the caller's).
+func without(ms rollout.Members, key string) rollout.Members {
+	if _, ok := ms.Get(key); !ok {
+		return ms
+	}
+	ms = slices.Clone(ms)
+	ms.Delete(key)
+	return ms
 }
 
 // Stream implements agent.Model. The request is sent when the sequence is
@@ -197,7 +211,14 @@ func (r *Responses) run(x *exchange, body []byte, yield func(agent.StreamEvent, 
 		if err != nil && x.ctx.Err() != nil {
 			return x.fail("reading the error response", err)
 		}
-		return statusError(resp.StatusCode, resp.Header, b, r.s.now())
+		me := statusError(resp.StatusCode, resp.Header, b, r.s.now())
+		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+			me.Message += " (does the server offer the Responses API at " + r.url + "? NewChat speaks Chat Completions)"
+		}
+		return me
+	}
+	if ct := resp.Header.Get("Content-Type"); strings.HasPrefix(ct, "application/json") {
+		return notStreamed(x, resp.Body)
 	}
 	dec := newSSEReader(resp.Body, r.s.maxEvent)
 	n := 0
@@ -226,6 +247,20 @@ func (r *Responses) run(x *exchange, body []byte, yield func(agent.StreamEvent, 
 			return nil
 		}
 	}
+}
+
+// notStreamed handles a 2xx answer that is a JSON document rather than an
+// event stream: an error object some gateways send with status 200, or a
+// whole response from a server that ignored stream:true.
+func notStreamed(x *exchange, body io.Reader) error {
+	b, err := io.ReadAll(io.LimitReader(body, maxErrorBody))
+	if err != nil {
+		return x.fail("reading the response", err)
+	}
+	if e, ok := decodeAPIError(b); ok {
+		return failedError(e)
+	}
+	return &agent.ModelError{Class: agent.ErrInvalidRequest, Message: "the server answered with a JSON document, not an event stream (does it support stream:true?)"}
 }
 
 // wireEvent is the part of a Responses stream event the adapter reads.

@@ -602,3 +602,79 @@ func TestNewResponsesConfig(t *testing.T) {
 }
 
 var _ = reflect.DeepEqual
+
+func TestResponsesDropItemIDs(t *testing.T) {
+	for _, drop := range []bool{false, true} {
+		ts := newTestServer(t, serveSSE(sseEvents(`{"type":"response.completed","response":{"id":"r"}}`)))
+		cfg := ts.config()
+		cfg.DropItemIDs = drop
+		cfg.Passthrough = PassthroughKeep
+		req := request()
+		rs := rollout.ResponseItem{Type: rollout.ItemReasoning, ID: "rs_1", Summary: []rollout.ContentPart{}, EncryptedContent: "e"}
+		var explicit rollout.ResponseItem // an id kept verbatim because it was ""
+		if err := json.Unmarshal([]byte(`{"type":"message","id":"","role":"user","content":[]}`), &explicit); err != nil {
+			t.Fatal(err)
+		}
+		req.Input = []rollout.ResponseItem{rs, explicit}
+		if _, err := collect(t, newResponses(t, cfg).Stream(t.Context(), req)); err != nil {
+			t.Fatal(err)
+		}
+		var body struct {
+			Input []map[string]any `json:"input"`
+		}
+		if err := json.Unmarshal(ts.last(t).Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		for i, it := range body.Input {
+			if _, has := it["id"]; has == drop {
+				t.Errorf("DropItemIDs=%v: input[%d] = %v, want id present %v", drop, i, it, !drop)
+			}
+		}
+		if req.Input[0].ID != "rs_1" {
+			t.Errorf("Stream changed the caller's item id to %q", req.Input[0].ID)
+		}
+		if _, ok := req.Input[1].Extra.Get("id"); !ok {
+			t.Errorf("Stream removed the caller's explicit id member")
+		}
+	}
+}
+
+func TestResponsesNilInputAndNoTools(t *testing.T) {
+	ts := newTestServer(t, serveSSE(sseEvents(`{"type":"response.completed","response":{"id":"r"}}`)))
+	req := &agent.Request{}
+	if _, err := collect(t, newResponses(t, ts.config()).Stream(t.Context(), req)); err != nil {
+		t.Fatal(err)
+	}
+	var body map[string]json.RawMessage
+	if err := json.Unmarshal(ts.last(t).Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if string(body["input"]) != "[]" || string(body["tools"]) != "[]" {
+		t.Errorf("input, tools = %s, %s, want [] and []", body["input"], body["tools"])
+	}
+	for _, k := range []string{"instructions", "client_metadata", "prompt_cache_key", "reasoning"} {
+		if v, ok := body[k]; ok {
+			t.Errorf("body has %s = %s, want it left out", k, v)
+		}
+	}
+}
+
+func TestResponsesJSONInsteadOfStream(t *testing.T) {
+	tests := []struct {
+		name  string
+		body  string
+		class error
+	}{
+		{"error object", `{"error":{"message":"Your input exceeds the context window.","type":"invalid_request_error","code":"context_length_exceeded"}}`, agent.ErrContextWindowExceeded},
+		{"whole response", `{"id":"resp_1","object":"response","status":"completed","output":[]}`, agent.ErrInvalidRequest},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ts := newTestServer(t, serveStatus(http.StatusOK, nil, tt.body))
+			_, err := collect(t, newResponses(t, ts.config()).Stream(t.Context(), request()))
+			if !errors.Is(err, tt.class) {
+				t.Fatalf("error = %v, want class %v", err, tt.class)
+			}
+		})
+	}
+}
