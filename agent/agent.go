@@ -72,6 +72,7 @@ type Agent struct {
 	history     []rollout.ResponseItem
 	pairs       pairing             // call/output balance of history
 	sealed      int                 // agent messages with sealed content in history
+	mailSeen    map[string]struct{} // ids of the agent messages in history
 	openWarned  map[string]struct{} // sealed mail reported unopenable (turn goroutine)
 	scratch     []rollout.Item
 	window      int
@@ -97,9 +98,7 @@ func New(cfg Config) (*Agent, error) {
 	a.hub.buffer = cfg.EventBuffer
 	for i := range a.history {
 		a.pairs.add(&a.history[i])
-		if isSealedMail(&a.history[i]) {
-			a.sealed++
-		}
+		a.noteLocked(&a.history[i])
 	}
 	a.cfg.History = nil
 	if !cfg.DisableSleep {

@@ -5,6 +5,7 @@ import (
 	"iter"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -14,6 +15,7 @@ import (
 	"github.com/troupe-run/troupe/agent/modeltest"
 	"github.com/troupe-run/troupe/capability"
 	"github.com/troupe-run/troupe/environment"
+	"github.com/troupe-run/troupe/mailbox"
 )
 
 // timedModel records when each request arrives.
@@ -119,5 +121,45 @@ func TestShellCommandItem(t *testing.T) {
 	}
 	if out, _ := modeltest.Output(m.Request(1), "c1"); out == "" {
 		t.Error("no output for the shell call")
+	}
+}
+
+// Mail redelivered after a restart (recorded, not acknowledged) is not
+// recorded twice.
+func TestRedeliveredMailRecordedOnce(t *testing.T) {
+	m1 := modeltest.New(t, modeltest.Text("noted"))
+	h1 := start(t, m1)
+	h1.mail("once", false)
+	h1.run("hi")
+	unacked := h1.inbox.Unacked() // empty: acknowledged; simulate the crash by resending
+	if len(unacked) != 0 {
+		t.Fatalf("unacked = %v", unacked)
+	}
+	var delivered mailbox.Message
+	for _, it := range h1.a.History() {
+		if it.Type == "agent_message" {
+			delivered = mailbox.Message{ID: strings.TrimPrefix(it.ID, "amsg_"), Author: it.Author, Content: []mailbox.Part{mailbox.Text(it.Text())}}
+		}
+	}
+	if delivered.ID == "" {
+		t.Fatal("mail not in history")
+	}
+	m2 := modeltest.New(t, modeltest.Text("again"))
+	h2 := start(t, m2, func(c *agent.Config) { c.History = h1.a.History() })
+	if _, err := h2.inbox.Restore([]mailbox.Message{delivered}); err != nil {
+		t.Fatal(err)
+	}
+	h2.run("next")
+	n := 0
+	for _, it := range m2.Request(0).Input {
+		if it.Type == "agent_message" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d agent messages after redelivery, want 1", n)
+	}
+	if h2.inbox.Len() != 0 || h2.inbox.InFlight() != 0 {
+		t.Errorf("redelivered mail not acknowledged: waiting %d, in flight %d", h2.inbox.Len(), h2.inbox.InFlight())
 	}
 }
