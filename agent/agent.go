@@ -267,6 +267,26 @@ func (a *Agent) Steer(ctx context.Context, expectedTurnID, text string) (*Turn, 
 	return h, serr
 }
 
+// Inject adds model-visible items (developer notes, context) to the thread
+// without starting a turn: into the running turn's pending input (they
+// reach the model at its next step), or, when the agent is idle, straight
+// into the history (also when the running turn is already finishing).
+// Items without ids get one.
+func (a *Agent) Inject(ctx context.Context, items ...rollout.ResponseItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	items = slices.Clone(items)
+	return a.do(ctx, func() {
+		if a.active != nil && a.active.inject(items) {
+			return
+		}
+		for _, it := range items {
+			a.record("", it)
+		}
+	})
+}
+
 // Interrupt aborts the active turn (TurnAborted{interrupted}) and waits
 // until it has ended. It returns the interrupted turn, or nil when no turn
 // was running.

@@ -16,6 +16,7 @@ import (
 	"github.com/troupe-run/troupe/capability"
 	"github.com/troupe-run/troupe/environment"
 	"github.com/troupe-run/troupe/mailbox"
+	"github.com/troupe-run/troupe/rollout"
 )
 
 // timedModel records when each request arrives.
@@ -161,5 +162,55 @@ func TestRedeliveredMailRecordedOnce(t *testing.T) {
 	}
 	if h2.inbox.Len() != 0 || h2.inbox.InFlight() != 0 {
 		t.Errorf("redelivered mail not acknowledged: waiting %d, in flight %d", h2.inbox.Len(), h2.inbox.InFlight())
+	}
+}
+
+func TestInject(t *testing.T) {
+	g := modeltest.NewGate()
+	m := modeltest.New(t,
+		modeltest.Respond(modeltest.Pause(g), modeltest.Text("first")),
+		modeltest.Text("second"),
+		modeltest.Text("third"))
+	h := start(t, m, func(c *agent.Config) {
+		c.TurnContext = &rollout.TurnContext{Cwd: "/work", CompHash: "a"}
+		c.ModelName = "gpt-test"
+	})
+	note := *rollout.NewMessage(rollout.RoleDeveloper, "<multi_agent_mode>proactive</multi_agent_mode>")
+	// Idle: recorded at once, no turn.
+	if err := h.a.Inject(ctx(t), note); err != nil {
+		t.Fatal(err)
+	}
+	if hist := h.a.History(); len(hist) != 1 || hist[0].Role != rollout.RoleDeveloper || hist[0].ID == "" {
+		t.Fatalf("history after idle Inject = %+v", hist)
+	}
+	// Running: joins the turn at its next step, like steered input.
+	turn := h.submit("go")
+	<-g.Reached()
+	if err := h.a.Inject(ctx(t), *rollout.NewMessage(rollout.RoleDeveloper, "mid-turn note")); err != nil {
+		t.Fatal(err)
+	}
+	g.Release()
+	if res := h.wait(turn); res.LastAgentMessage != "second" {
+		t.Fatalf("result = %+v, want the injected note to cause a follow-up", res)
+	}
+	want := []string{"message/developer", "message/user", "message/assistant", "message/developer"}
+	if got := modeltest.Kinds(m.Request(1)); !equal(got, want) {
+		t.Errorf("request 2 = %v, want %v", got, want)
+	}
+	h.run("again")
+	// turn_context records follow the template.
+	h.rec.mu.Lock()
+	defer h.rec.mu.Unlock()
+	n := 0
+	for _, it := range h.rec.items {
+		if tc, ok := it.Payload.(*rollout.TurnContext); ok {
+			n++
+			if tc.Cwd != "/work" || tc.CompHash != "a" || tc.Model != "gpt-test" || tc.TurnID == "" {
+				t.Errorf("turn_context = %+v", tc)
+			}
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d turn_context records, want 2", n)
 	}
 }
