@@ -53,7 +53,7 @@ func isCorruption(err error) bool {
 	}
 	msg := strings.ToLower(err.Error())
 	for _, s := range []string{"database disk image is malformed", "database schema is malformed",
-		"file is not a database", "database is corrupt", "sqlite_corrupt", "sqlite_notadb"} {
+		"file is not a database", "database is corrupt"} {
 		if strings.Contains(msg, s) {
 			return true
 		}

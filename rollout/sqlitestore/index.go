@@ -264,10 +264,16 @@ func (ix *Index) nextUpdated() int64 {
 	return allocMS(&ix.updatedHWM, ix.clock().UnixMilli())
 }
 
-func (ix *Index) nextRecency() int64 {
+// nextRecency returns the recency of a turn that starts now in a thread
+// whose recency was prev: after prev (strictly monotonic per thread) and
+// after every recency handed out in this process (unique per ms).
+func (ix *Index) nextRecency(prev int64) int64 {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	return allocMS(&ix.recencyHWM, ix.clock().UnixMilli())
+	c := ix.clock().UnixMilli()
+	c = max(c, ix.recencyHWM+1, prev+1)
+	ix.recencyHWM = c
+	return c
 }
 
 const threadCols = `t.id, t.rollout_path, t.created_at_ms, t.updated_at_ms, t.recency_at_ms, t.source, t.source_kind,
@@ -410,7 +416,15 @@ func (ix *Index) TouchRecency(ctx context.Context, id rollout.ThreadID) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
-	rec, upd := ix.nextRecency(), ix.nextUpdated()
+	var prev int64
+	err := ix.db.QueryRowContext(ctx, `SELECT recency_at_ms FROM threads WHERE id = ?`, string(id)).Scan(&prev)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: %s", ErrNotFound, id)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlitestore: touch recency %s: %w", id, err)
+	}
+	rec, upd := ix.nextRecency(prev), ix.nextUpdated()
 	res, err := ix.db.ExecContext(ctx, `UPDATE threads SET recency_at_ms = max(?, recency_at_ms + 1),
  updated_at_ms = ? WHERE id = ?`, rec, upd, string(id))
 	if err != nil {

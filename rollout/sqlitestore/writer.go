@@ -210,7 +210,11 @@ func (w *Writer) sync(ctx context.Context) error {
 	t.UpdatedAt = time.UnixMilli(ix.nextUpdated())
 	if w.turn || !w.indexed {
 		if w.turn {
-			t.RecencyAt = time.UnixMilli(ix.nextRecency())
+			prev := int64(0)
+			if !t.RecencyAt.IsZero() {
+				prev = t.RecencyAt.UnixMilli()
+			}
+			t.RecencyAt = time.UnixMilli(ix.nextRecency(prev))
 		} else if t.RecencyAt.IsZero() {
 			t.RecencyAt = t.CreatedAt
 		}
