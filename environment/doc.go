@@ -9,7 +9,8 @@
 //
 // Environment is Runner + Files + Info. Consumers that need less accept
 // Runner or Files. Optional extras are upgrade interfaces: Starter (must be
-// brought up before use), ConnectionReporter (can lose its connection),
+// brought up before use), PathResolver (says where a path really is, after
+// symlinks), ConnectionReporter (can lose its connection),
 // RootAdvertiser (offers capability roots), io.Closer.
 //
 // Local (NewLocal) is a directory on this machine. Commands run through

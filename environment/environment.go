@@ -51,6 +51,15 @@ type Starter interface {
 	Start(ctx context.Context) error
 }
 
+// PathResolver is implemented by environments that can say where a path
+// really is: RealPath returns the absolute path with every symlink
+// followed (components that do not exist are kept as named), or a
+// *PathError wrapping ErrEscape if that lies outside the environment's
+// roots. Capability roots need it to confine the files they name.
+type PathResolver interface {
+	RealPath(ctx context.Context, path string) (string, error)
+}
+
 // ConnectionReporter is implemented by environments whose connection can
 // drop after a successful start. Disconnected returns nil while connected
 // and the last connection error otherwise; it never blocks.

@@ -62,6 +62,7 @@ type Local struct {
 var (
 	_ Environment    = (*Local)(nil)
 	_ RootAdvertiser = (*Local)(nil)
+	_ PathResolver   = (*Local)(nil)
 )
 
 // NewLocal validates cfg and returns the environment. It starts nothing.
@@ -401,4 +402,16 @@ func unwrapFS(err error) error {
 		return ErrEscape
 	}
 	return err
+}
+
+// RealPath implements PathResolver.
+func (l *Local) RealPath(ctx context.Context, name string) (string, error) {
+	if err := ctx.Err(); err != nil {
+		return "", err
+	}
+	dir, rel, err := l.conf.resolve("realpath", name)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, rel), nil
 }

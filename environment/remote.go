@@ -49,6 +49,7 @@ var (
 	_ Starter            = (*Remote)(nil)
 	_ ConnectionReporter = (*Remote)(nil)
 	_ RootAdvertiser     = (*Remote)(nil)
+	_ PathResolver       = (*Remote)(nil)
 	_ io.Closer          = (*Remote)(nil)
 )
 
@@ -166,6 +167,16 @@ func (r *Remote) Stat(ctx context.Context, name string) (FileInfo, error) {
 	var fi FileInfo
 	err := r.call(ctx, http.MethodPost, "/v1/stat", pathRequest{Path: name}, &fi)
 	return fi, err
+}
+
+// RealPath implements PathResolver; the server's environment must
+// implement it too.
+func (r *Remote) RealPath(ctx context.Context, name string) (string, error) {
+	var resp pathRequest
+	if err := r.call(ctx, http.MethodPost, "/v1/realpath", pathRequest{Path: name}, &resp); err != nil {
+		return "", err
+	}
+	return resp.Path, nil
 }
 
 // call sends one request and decodes the answer into out (if non-nil).

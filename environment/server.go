@@ -26,6 +26,7 @@ func NewServer(env Environment, token string) http.Handler {
 	mux.HandleFunc("POST /v1/write", s.write)
 	mux.HandleFunc("POST /v1/readdir", s.readDir)
 	mux.HandleFunc("POST /v1/stat", s.stat)
+	mux.HandleFunc("POST /v1/realpath", s.realPath)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, fmt.Errorf("%w: no endpoint %s %s", ErrInvalid, r.Method, r.URL.Path), http.StatusNotFound)
 	})
@@ -138,4 +139,18 @@ func (s *server) stat(w http.ResponseWriter, r *http.Request) {
 	}
 	fi, err := s.env.Stat(r.Context(), req.Path)
 	respond(w, fi, err)
+}
+
+func (s *server) realPath(w http.ResponseWriter, r *http.Request) {
+	var req pathRequest
+	if !decode(w, r, &req) {
+		return
+	}
+	pr, ok := s.env.(PathResolver)
+	if !ok {
+		writeError(w, fmt.Errorf("%w: this environment cannot resolve paths", ErrInvalid), http.StatusNotImplemented)
+		return
+	}
+	p, err := pr.RealPath(r.Context(), req.Path)
+	respond(w, pathRequest{Path: p}, err)
 }

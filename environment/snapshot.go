@@ -6,10 +6,26 @@ import (
 
 // Selection is a thread's choice of an environment, persisted by id and
 // paths only (never the handle).
+//
+// Cwd is where the thread works in that environment (empty: the
+// environment's working directory); WorkspaceRoots are the directories the
+// thread treats as its workspace. Both are paths inside the environment.
 type Selection struct {
 	EnvironmentID  string   `json:"environment_id"`
 	Cwd            string   `json:"cwd,omitempty"`
 	WorkspaceRoots []string `json:"workspace_roots,omitempty"`
+}
+
+// DefaultSelections returns one selection per registered id, in
+// registration order, for a thread that names none. Their Cwd is empty:
+// the environment's own working directory.
+func (r *Registry) DefaultSelections() []Selection {
+	ids := r.DefaultIDs()
+	out := make([]Selection, len(ids))
+	for i, id := range ids {
+		out[i] = Selection{EnvironmentID: id}
+	}
+	return out
 }
 
 // Select returns sels de-duplicated by environment id (first wins) and

@@ -17,6 +17,7 @@ import (
 //	POST /v1/write    {path, data, perm}  → {}
 //	POST /v1/readdir  {path}              → {entries}
 //	POST /v1/stat     {path}              → FileInfo
+//	POST /v1/realpath {path}              → {path}
 //
 // Failures answer a non-2xx status with {"error": wireError}.
 

@@ -442,6 +442,23 @@ func (r *Recorder) create() error {
 	return nil
 }
 
+// Persist makes the thread's file exist now, with its session_meta, even
+// if nothing else was appended (Codex's persist), and flushes.
+func (r *Recorder) Persist(ctx context.Context) error {
+	if r.closed {
+		return ErrClosed
+	}
+	if r.pendingMeta {
+		oldLen, oldNext, oldExhausted := len(r.buf), r.next, r.exhausted
+		if err := r.encode(Item{Timestamp: r.clock(), Payload: r.meta}); err != nil {
+			r.buf, r.next, r.exhausted = r.buf[:oldLen], oldNext, oldExhausted
+			return err
+		}
+		r.pendingMeta = false
+	}
+	return r.Flush(ctx)
+}
+
 // Flush writes everything appended so far and fsyncs the file (and, the
 // first time after creating it, its directory), so that it survives a
 // crash. A thread with nothing appended yet creates no file.

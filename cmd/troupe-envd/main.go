@@ -9,7 +9,9 @@
 // The token may also come from the TROUPE_ENVD_TOKEN variable (which keeps
 // it out of process listings); one of the two is required. Clients send it
 // as "Authorization: Bearer TOKEN". File operations are confined to --root
-// (and its descendants); commands run with --root as working directory.
+// (and its descendants); commands run with --root as working directory but
+// are not sandboxed: anyone holding the token can run any command as the
+// user running troupe-envd. Listen on loopback or behind TLS.
 // The server stops gracefully on SIGINT or SIGTERM. Exit codes: 0 after a
 // clean stop, 1 on a runtime error, 2 on bad usage.
 package main

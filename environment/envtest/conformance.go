@@ -82,6 +82,7 @@ func TestEnvironment(t *testing.T, factory Factory) {
 		{"ReadDir", testReadDir},
 		{"Stat", testStat},
 		{"Confinement", testConfinement},
+		{"RealPath", testRealPath},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -183,15 +184,24 @@ func testRunTimeout(t *testing.T, f fixture) {
 	ctx := ctxFor(t)
 	// The background sleep shares the process group; the timeout must kill
 	// it too, or Run would wait for its stdout.
-	res, err := f.env.Run(ctx, environment.Command{
-		Argv:    []string{"sh", "-c", "sleep 60 & echo $!; wait"},
-		Timeout: 200 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatalf("Run(sleep) error = %v", err)
-	}
-	if !res.TimedOut || res.ExitCode != -1 {
-		t.Fatalf("Run(sleep) = timed out %v exit %d, want true -1", res.TimedOut, res.ExitCode)
+	// On a loaded machine the timeout may fire before the shell printed
+	// the pid; then try again with a longer one.
+	var res environment.Result
+	for timeout := 200 * time.Millisecond; ; timeout *= 2 {
+		var err error
+		res, err = f.env.Run(ctx, environment.Command{
+			Argv:    []string{"sh", "-c", "sleep 60 & echo $!; wait"},
+			Timeout: timeout,
+		})
+		if err != nil {
+			t.Fatalf("Run(sleep) error = %v", err)
+		}
+		if !res.TimedOut || res.ExitCode != -1 {
+			t.Fatalf("Run(sleep) = timed out %v exit %d, want true -1", res.TimedOut, res.ExitCode)
+		}
+		if len(res.Stdout) > 0 || timeout > 10*time.Second {
+			break
+		}
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(res.Stdout)))
 	if err != nil {
@@ -376,5 +386,39 @@ func testConfinement(t *testing.T, f fixture) {
 	}
 	if _, err := f.env.ReadFile(ctx, ""); !errors.Is(err, environment.ErrInvalid) {
 		t.Errorf("ReadFile(\"\") error = %v, want ErrInvalid", err)
+	}
+}
+
+func testRealPath(t *testing.T, f fixture) {
+	pr, ok := f.env.(environment.PathResolver)
+	if !ok {
+		t.Skip("environment does not implement PathResolver")
+	}
+	ctx := ctxFor(t)
+	real, err := filepath.EvalSymlinks(f.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, want string
+		err        error
+	}{
+		{"link-in", filepath.Join(real, "hello.txt"), nil},
+		{"sub/../sub/nested.txt", filepath.Join(real, "sub", "nested.txt"), nil},
+		{"not/yet", filepath.Join(real, "not", "yet"), nil},
+		{"link-out", "", environment.ErrEscape},
+		{"../x", "", environment.ErrEscape},
+	}
+	for _, tt := range tests {
+		got, err := pr.RealPath(ctx, tt.name)
+		if tt.err != nil {
+			if !errors.Is(err, tt.err) {
+				t.Errorf("RealPath(%q) error = %v, want %v", tt.name, err, tt.err)
+			}
+			continue
+		}
+		if err != nil || got != tt.want {
+			t.Errorf("RealPath(%q) = %q, %v; want %q", tt.name, got, err, tt.want)
+		}
 	}
 }

@@ -29,6 +29,7 @@ var (
 	_ environment.Starter            = (*Fake)(nil)
 	_ environment.ConnectionReporter = (*Fake)(nil)
 	_ environment.RootAdvertiser     = (*Fake)(nil)
+	_ environment.PathResolver       = (*Fake)(nil)
 )
 
 // NewFake returns a Fake around env whose start is held until Release or
@@ -124,4 +125,14 @@ func (f *Fake) CapabilityRoots() []environment.AdvertisedRoot {
 		return ra.CapabilityRoots()
 	}
 	return nil
+}
+
+// RealPath implements environment.PathResolver by asking the wrapped
+// environment, which must implement it.
+func (f *Fake) RealPath(ctx context.Context, path string) (string, error) {
+	pr, ok := f.Environment.(environment.PathResolver)
+	if !ok {
+		return "", errors.New("envtest: wrapped environment cannot resolve paths")
+	}
+	return pr.RealPath(ctx, path)
 }

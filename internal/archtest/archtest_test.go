@@ -28,6 +28,7 @@ var allowedProject = map[string][]string{
 	"environment/envtest": {"environment"},
 	"capability":          {"environment"},
 	"mailbox":             {},
+	"mailbox/mailboxtest": {"mailbox"},
 	"agent":               {"capability", "environment", "mailbox", "rollout"},
 	"agent/modeltest":     {"agent", "capability", "rollout"},
 	"agent/openaimodel":   {"agent", "capability", "rollout"},
