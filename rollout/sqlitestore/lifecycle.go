@@ -310,4 +310,3 @@ func (ix *Index) deleteRows(ctx context.Context, ids []rollout.ThreadID, paths [
 	}
 	return nil
 }
-

@@ -375,10 +375,8 @@ func (ix *Index) SpawnDescendants(ctx context.Context, root rollout.ThreadID, st
 		return nil, err
 	}
 	filter := ""
-	args := []any{string(root)}
 	if status != "" {
 		filter = " AND e.status = ?"
-		args = []any{string(root), status, status}
 	}
 	q := `WITH RECURSIVE d(parent, child, status, depth) AS (
   SELECT e.parent_thread_id, e.child_thread_id, e.status, 1 FROM thread_spawn_edges e WHERE e.parent_thread_id = ?` + filter + `
@@ -386,10 +384,9 @@ func (ix *Index) SpawnDescendants(ctx context.Context, root rollout.ThreadID, st
   SELECT e.parent_thread_id, e.child_thread_id, e.status, d.depth + 1 FROM d JOIN thread_spawn_edges e ON e.parent_thread_id = d.child
   WHERE d.child <> ?` + filter + `
 ) SELECT parent, child, status, min(depth) FROM d WHERE child <> ? GROUP BY child ORDER BY min(depth), child`
+	args := []any{string(root), string(root), string(root)}
 	if status != "" {
 		args = []any{string(root), status, string(root), status, string(root)}
-	} else {
-		args = []any{string(root), string(root), string(root)}
 	}
 	return ix.edges(ctx, q, args...)
 }
