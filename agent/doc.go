@@ -30,7 +30,10 @@
 // that turn; Steer does the same but fails with ErrNoActiveTurn or
 // ErrTurnMismatch. Mail with trigger_turn starts a turn at an idle agent;
 // other mail waits. Starting a turn takes the queued mail into the turn's
-// pending input.
+// pending input. Inject adds model-visible items (developer notes) without
+// starting a turn: into the running turn like steered input, or straight
+// into the history when idle. Each turn persists a turn_context record built
+// from Config.TurnContext.
 //
 // Each step captures a Step from the StepProvider (the tools advertised,
 // which are the tools its calls run against; the seam for per-step

@@ -5,6 +5,7 @@ import (
 	"iter"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -14,6 +15,8 @@ import (
 	"github.com/troupe-run/troupe/agent/modeltest"
 	"github.com/troupe-run/troupe/capability"
 	"github.com/troupe-run/troupe/environment"
+	"github.com/troupe-run/troupe/mailbox"
+	"github.com/troupe-run/troupe/rollout"
 )
 
 // timedModel records when each request arrives.
@@ -119,5 +122,95 @@ func TestShellCommandItem(t *testing.T) {
 	}
 	if out, _ := modeltest.Output(m.Request(1), "c1"); out == "" {
 		t.Error("no output for the shell call")
+	}
+}
+
+// Mail redelivered after a restart (recorded, not acknowledged) is not
+// recorded twice.
+func TestRedeliveredMailRecordedOnce(t *testing.T) {
+	m1 := modeltest.New(t, modeltest.Text("noted"))
+	h1 := start(t, m1)
+	h1.mail("once", false)
+	h1.run("hi")
+	unacked := h1.inbox.Unacked() // empty: acknowledged; simulate the crash by resending
+	if len(unacked) != 0 {
+		t.Fatalf("unacked = %v", unacked)
+	}
+	var delivered mailbox.Message
+	for _, it := range h1.a.History() {
+		if it.Type == "agent_message" {
+			delivered = mailbox.Message{ID: strings.TrimPrefix(it.ID, "amsg_"), Author: it.Author, Content: []mailbox.Part{mailbox.Text(it.Text())}}
+		}
+	}
+	if delivered.ID == "" {
+		t.Fatal("mail not in history")
+	}
+	m2 := modeltest.New(t, modeltest.Text("again"))
+	h2 := start(t, m2, func(c *agent.Config) { c.History = h1.a.History() })
+	if _, err := h2.inbox.Restore([]mailbox.Message{delivered}); err != nil {
+		t.Fatal(err)
+	}
+	h2.run("next")
+	n := 0
+	for _, it := range m2.Request(0).Input {
+		if it.Type == "agent_message" {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d agent messages after redelivery, want 1", n)
+	}
+	if h2.inbox.Len() != 0 || h2.inbox.InFlight() != 0 {
+		t.Errorf("redelivered mail not acknowledged: waiting %d, in flight %d", h2.inbox.Len(), h2.inbox.InFlight())
+	}
+}
+
+func TestInject(t *testing.T) {
+	g := modeltest.NewGate()
+	m := modeltest.New(t,
+		modeltest.Respond(modeltest.Pause(g), modeltest.Text("first")),
+		modeltest.Text("second"),
+		modeltest.Text("third"))
+	h := start(t, m, func(c *agent.Config) {
+		c.TurnContext = &rollout.TurnContext{Cwd: "/work", CompHash: "a"}
+		c.ModelName = "gpt-test"
+	})
+	note := *rollout.NewMessage(rollout.RoleDeveloper, "<multi_agent_mode>proactive</multi_agent_mode>")
+	// Idle: recorded at once, no turn.
+	if err := h.a.Inject(ctx(t), note); err != nil {
+		t.Fatal(err)
+	}
+	if hist := h.a.History(); len(hist) != 1 || hist[0].Role != rollout.RoleDeveloper || hist[0].ID == "" {
+		t.Fatalf("history after idle Inject = %+v", hist)
+	}
+	// Running: joins the turn at its next step, like steered input.
+	turn := h.submit("go")
+	<-g.Reached()
+	if err := h.a.Inject(ctx(t), *rollout.NewMessage(rollout.RoleDeveloper, "mid-turn note")); err != nil {
+		t.Fatal(err)
+	}
+	g.Release()
+	if res := h.wait(turn); res.LastAgentMessage != "second" {
+		t.Fatalf("result = %+v, want the injected note to cause a follow-up", res)
+	}
+	want := []string{"message/developer", "message/user", "message/assistant", "message/developer"}
+	if got := modeltest.Kinds(m.Request(1)); !equal(got, want) {
+		t.Errorf("request 2 = %v, want %v", got, want)
+	}
+	h.run("again")
+	// turn_context records follow the template.
+	h.rec.mu.Lock()
+	defer h.rec.mu.Unlock()
+	n := 0
+	for _, it := range h.rec.items {
+		if tc, ok := it.Payload.(*rollout.TurnContext); ok {
+			n++
+			if tc.Cwd != "/work" || tc.CompHash != "a" || tc.Model != "gpt-test" || tc.TurnID == "" {
+				t.Errorf("turn_context = %+v", tc)
+			}
+		}
+	}
+	if n != 2 {
+		t.Errorf("%d turn_context records, want 2", n)
 	}
 }

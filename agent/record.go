@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/troupe-run/troupe/mailbox"
@@ -68,9 +69,7 @@ func (a *Agent) record(turnID string, item rollout.ResponseItem) rollout.Respons
 	a.mu.Lock()
 	a.history = append(a.history, item)
 	a.pairs.add(&item)
-	if isSealedMail(&item) {
-		a.sealed++
-	}
+	a.noteLocked(&item)
 	a.tokensSince += int64(approxBytes(&item) / 4)
 	a.persistLocked(&item)
 	// Emitted under the lock so subscribers see items in history order even
@@ -218,7 +217,22 @@ func (a *Agent) recordUserText(turnID, text string) {
 
 // recordMail records a delivered message: the inter_agent_communication_metadata
 // line, then the agent_message item.
+//
+// The item id is "amsg_" + the message id, so a message redelivered after a
+// crash between recording and acknowledging it (the inbox restored from
+// Unacked) is recognized and not recorded twice.
 func (a *Agent) recordMail(turnID string, m *mailbox.Message) {
+	id := ""
+	if m.ID != "" {
+		id = "amsg_" + m.ID
+		a.mu.Lock()
+		_, dup := a.mailSeen[id]
+		a.mu.Unlock()
+		if dup {
+			a.warn(turnID, fmt.Sprintf("mail %s from %s was already delivered; not recorded again", m.ID, m.Author))
+			return
+		}
+	}
 	content := make([]rollout.ContentPart, len(m.Content))
 	for i, p := range m.Content {
 		switch p.Type {
@@ -231,6 +245,7 @@ func (a *Agent) recordMail(turnID string, m *mailbox.Message) {
 	a.persist(&rollout.InterAgentMetadata{TriggerTurn: m.TriggerTurn})
 	a.record(turnID, rollout.ResponseItem{
 		Type:      rollout.ItemAgentMessage,
+		ID:        id,
 		Author:    m.Author,
 		Recipient: m.Recipient,
 		Content:   content,
@@ -382,4 +397,20 @@ func (a *Agent) openSealed(turnID string, input []rollout.ResponseItem) []rollou
 		it.Content = content
 	}
 	return input
+}
+
+// noteLocked updates the indexes kept over the history for a new item.
+func (a *Agent) noteLocked(it *rollout.ResponseItem) {
+	if it.Type != rollout.ItemAgentMessage {
+		return
+	}
+	if isSealedMail(it) {
+		a.sealed++
+	}
+	if strings.HasPrefix(it.ID, "amsg_") {
+		if a.mailSeen == nil {
+			a.mailSeen = make(map[string]struct{})
+		}
+		a.mailSeen[it.ID] = struct{}{}
+	}
 }
