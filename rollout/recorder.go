@@ -39,6 +39,9 @@ type RecorderConfig struct {
 	// MaxLineSize bounds a line when resume scans the file; 0 means
 	// DefaultMaxLineSize.
 	MaxLineSize int
+	// Metrics, if set, measures the bytes of appended items per kind
+	// before and after the persistence policy (see PersistenceMetrics).
+	Metrics *PersistenceMetrics
 }
 
 // Recorder appends items to one thread's rollout. It is owned by one
@@ -70,6 +73,8 @@ type Recorder struct {
 	exhausted bool   // the last ordinal used was MaxUint64
 
 	closed bool
+
+	metrics *PersistenceMetrics // nil: not measured
 }
 
 func (cfg RecorderConfig) withDefaults() RecorderConfig {
@@ -115,6 +120,7 @@ func NewRecorder(cfg RecorderConfig) (*Recorder, error) {
 		mode:        mode,
 		pendingMeta: true,
 		ordinals:    mode == HistoryModePaginated,
+		metrics:     cfg.Metrics,
 	}, nil
 }
 
@@ -146,7 +152,7 @@ func ResumeRecorder(cfg RecorderConfig) (*Recorder, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Recorder{path: plain, clock: cfg.Clock, bufMax: cfg.BufferSize, f: f}
+	r := &Recorder{path: plain, clock: cfg.Clock, bufMax: cfg.BufferSize, f: f, metrics: cfg.Metrics}
 	if err := r.openExisting(cfg); err != nil {
 		f.Close()
 		return nil, err
@@ -329,6 +335,9 @@ func (r *Recorder) AppendItems(items ...Item) error {
 		if err := r.encode(it); err != nil {
 			return rollback(err)
 		}
+	}
+	if r.metrics != nil && r.metrics.Sampled(r.meta.ID) {
+		r.metrics.Observe(context.Background(), r.meta.ID, r.mode, items)
 	}
 	if r.bufMax < 0 || len(r.buf) >= r.bufMax {
 		return r.write()
