@@ -1,18 +1,123 @@
 // Package agent owns one agent's life: the thread it owns, the turn loop
-// (model steps, tool dispatch, steering, interruption, sleep), world state,
-// context windows and the Model interface. It never routes to other agents;
-// package control does.
+// (model steps, tool dispatch, steering, interruption, sleep), the Model
+// interface, and the items and events it reports. It never routes to other
+// agents; package control does.
 //
-// # Contracts
+// # Life cycle
+//
+//	a, err := agent.New(agent.Config{ThreadID: id, Model: m, Tools: tools,
+//		Recorder: rec, HistoryMode: rollout.HistoryModePaginated, Inbox: inbox})
+//	go a.Run(ctx)          // or errgroup.Go(func() error { return a.Run(ctx) })
+//	defer a.Close()
+//	sub := a.Subscribe()   // events, see below
+//	turn, err := a.Submit(ctx, "Research X")
+//	res, err := turn.Wait(ctx)
+//
+// New validates the config and starts nothing. Run is the owner goroutine:
+// it owns the thread's admission state (the active turn, a reserved next
+// turn) and serves the public methods, which send requests to it and select
+// on their ctx and on the agent stopping. Run returns when ctx ends (with
+// its cause) or after Close (with nil). Stopping aborts the active turn
+// (TurnAborted{interrupted}, rollout flushed), waits for every tool
+// goroutine and closes subscriptions. Close is idempotent and waits for
+// Run; the caller closes the Recorder and Inbox it gave afterwards (the
+// agent never closes them).
+//
+// # Turns (SPEC-agent 3.2–3.4)
+//
+// One turn runs at a time, on its own goroutine. Submit while a turn runs
+// steers the text into it (it joins the turn's pending input) and returns
+// that turn; Steer does the same but fails with ErrNoActiveTurn or
+// ErrTurnMismatch. Mail with trigger_turn starts a turn at an idle agent;
+// other mail waits. Starting a turn takes the queued mail into the turn's
+// pending input. Inject adds model-visible items (developer notes) without
+// starting a turn: into the running turn like steered input, or straight
+// into the history when idle. Each turn persists a turn_context record built
+// from Config.TurnContext.
+//
+// Each step captures a Step from the StepProvider (the tools advertised,
+// which are the tools its calls run against; the seam for per-step
+// environments and capability roots), builds the request from the
+// normalized history, and streams the response. Tool calls are recorded as
+// they complete and their tools start at once; parallel-safe tools run
+// together, others alone; outputs are recorded in call order after the
+// stream. The turn follows up while tools ran, the model asked to continue,
+// or input is pending. Pending input (steers, then mail) joins from the
+// second step on; a final answer defers mail to the next turn (input left
+// pending at the end is recorded before TurnComplete). A reasoning item or
+// commentary message that completes while mail waits preempts the stream:
+// the rest of the response is discarded and the next step sees the mail.
+//
+// Retryable model errors (ErrStreamClosed, ErrTimeout, ErrServer,
+// ErrRateLimited, unclassified transport errors) are retried up to
+// Config.MaxRetries times after the server's delay or 200ms×2^(n−1) ±10 %,
+// each retry announced by a StreamError event. A fatal error, or retries
+// exhausted, ends the turn with TurnComplete.Error; the thread stays usable.
+//
+// Interrupt cancels the turn: tools that have not finished get the output
+// "aborted by user after N.Ns", a <turn_aborted> developer message is
+// recorded, unrecorded steers are dropped and taken mail goes back to the
+// inbox, the rollout is flushed, then TurnAborted is emitted. Every turn
+// emits TurnStarted first and exactly one TurnComplete or TurnAborted last,
+// after the rollout is flushed; Turn.Wait returns the same result.
+//
+// # Tools and sleep
+//
+// Tools are capability.Tool values, dispatched through a capability.Set:
+// unknown names, arguments that are too large, not JSON or against the
+// schema get an error output to the model; a panic becomes an error output
+// with the panic text; a tool's Go error becomes an error output. Calls get
+// capability.Call.NewInput, closed when steered input or mail arrives. The
+// built-in sleep tool (on unless Config.DisableSleep) uses it to wake early;
+// its output is Codex's ("Wall time: 0.1521 seconds\nSleep completed." or
+// "…Sleep interrupted by new input.") and it reports a Sleep item, persisted
+// as item_completed {"type":"Extension","kind":"clock.sleep",…}. Other
+// calls are reported as DynamicToolCall items, unless the tool implements
+// ItemReporter and reports its own items with StartItem/CompleteItem.
+//
+// # History and persistence
+//
+// Every item recorded into the history gets an id (missing ids are filled
+// as "<prefix>_<id>", reused ids replaced with a Warning) and the turn id in
+// its passthrough metadata, is appended to the Recorder, and is announced
+// by a RawResponseItem event, in that order. Requests hold the history with
+// each call paired with an output (Normalize). Delivered mail is recorded as
+// an inter_agent_communication_metadata line then an agent_message item,
+// flushed, then acknowledged to the inbox. The persistence policy follows
+// the history mode: legacy threads get the legacy event twins (user_message,
+// agent_message, agent_reasoning) and item_completed only for sleep;
+// paginated threads get an item_completed snapshot of every completed item.
+// A failing Recorder is reported with Warning events and the log; the agent
+// goes on in memory. Resume a thread by passing the reconstructed
+// rollout.History as Config.Resume and a recorder from
+// rollout.ResumeRecorder.
+//
+// # Events
+//
+// Subscribe returns a Subscription whose channel receives the Event values
+// (TurnStarted, ItemStarted, AgentMessageDelta, ReasoningSummaryDelta,
+// ItemCompleted, RawResponseItem, TokenCount, StreamError, Warning,
+// TurnComplete, TurnAborted), each carrying the thread and turn id, in
+// emission order. Delivery never blocks the agent: each subscription has a
+// bounded buffer (Config.EventBuffer, default DefaultEventBuffer); an event
+// that finds it full is dropped for that subscriber and counted
+// (Subscription.Dropped). Turn results never depend on subscriptions.
+//
+// # Contracts for other packages
 //
 // Model is the one call the agent makes to a language model: a Request
 // (instructions, normalized history as rollout.ResponseItem values, tool
-// specs, the parallel-tool-calls flag and metadata naming the thread, turn
-// and context window) answered by a stream of StreamEvent values. Failures
-// are *ModelError values whose Class is one of the Err* sentinels;
-// Retryable tells the agent whether to retry and after how long.
+// specs, the parallel-tool-calls flag and metadata naming the thread, turn,
+// context window and agent path) answered by a sequence of StreamEvent
+// values. Failures are *ModelError values whose Class is one of the Err*
+// sentinels; Retryable and ParseRetryAfter help adapters and the agent
+// agree. agent/openaimodel implements it over go-openai; agent/modeltest is
+// the scripted fake every test uses.
 //
-// Tools are capability.Tool values. Events reported to embedders are the
-// Event types of events.go; the items they carry are the TurnItem types of
-// items.go, whose JSON form is Codex's.
+// # Not yet here
+//
+// World state (SPEC-agent 3.7) and context windows with compaction (3.8)
+// come later; their seams are the StepProvider (per-step capture), the
+// comment in the step loop where mid-turn compaction goes, and
+// Config.WindowNumber / the window id in request metadata.
 package agent

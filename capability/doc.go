@@ -58,8 +58,9 @@
 // A declared tool runs in the root's environment with Dir as working
 // directory and the call's JSON arguments on stdin; exit status 0 means
 // success with stdout as the output, anything else a failed call whose
-// output is stdout and stderr. Turning DeclaredTools into Tools is the
-// agent's job.
+// output is stdout and stderr. DeclaredTool.CommandFor and OutputOf
+// implement that convention; binding a DeclaredTool to the root's handle
+// as a Tool is the agent's job.
 //
 // Confinement: a root path must be absolute with no "." or ".." element
 // (ErrRootPath) and lie inside its environment's roots after symlinks

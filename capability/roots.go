@@ -70,6 +70,14 @@ func (l *Location) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// PathURI returns the wire form of a root path: a file: URI for an
+// absolute path (as Codex persists it), anything else unchanged.
+func PathURI(p string) string { return pathToURI(p) }
+
+// ParsePathURI returns the native path of a root path in wire form: a
+// file: URI (host empty or localhost) or a plain path.
+func ParsePathURI(s string) (string, error) { return uriToPath(s) }
+
 func pathToURI(p string) string {
 	if !strings.HasPrefix(p, "/") {
 		return p

@@ -3,6 +3,7 @@ package capability_test
 import (
 	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/troupe-run/troupe/capability"
@@ -106,4 +107,19 @@ func FuzzParseSkill(f *testing.F) {
 			t.Fatalf("ParseSkill(%q) = %+v without error but with an empty field", in, s)
 		}
 	})
+}
+
+func TestPathURI(t *testing.T) {
+	for _, p := range []string{"/a/b", "/with space/é", "/C:/plugins/demo"} {
+		u := capability.PathURI(p)
+		if !strings.HasPrefix(u, "file:///") {
+			t.Errorf("PathURI(%q) = %q, want a file:/// URI", p, u)
+		}
+		if back, err := capability.ParsePathURI(u); err != nil || back != p {
+			t.Errorf("ParsePathURI(PathURI(%q)) = %q, %v; want %q", p, back, err, p)
+		}
+	}
+	if got, err := capability.ParsePathURI("/plain"); err != nil || got != "/plain" {
+		t.Errorf("ParsePathURI(/plain) = %q, %v", got, err)
+	}
 }

@@ -56,6 +56,10 @@ type Output struct {
 	// tool, the tool's own failure). The model still sees Text; IsError lets
 	// the runtime and embedders show the call as failed.
 	IsError bool
+	// Detail is an optional structured form of the result for embedders
+	// (never shown to the model), such as *ShellResult, from which the agent
+	// builds a richer turn item.
+	Detail any
 }
 
 // ErrorOutput returns an error output with the formatted text.
@@ -162,6 +166,18 @@ func (s *Set) Specs() []Spec {
 	out := make([]Spec, len(s.order))
 	for i, n := range s.order {
 		out[i] = s.byName[n].spec
+	}
+	return out
+}
+
+// Tools returns the tools in insertion order.
+func (s *Set) Tools() []Tool {
+	if s == nil {
+		return nil
+	}
+	out := make([]Tool, len(s.order))
+	for i, n := range s.order {
+		out[i] = s.byName[n].tool
 	}
 	return out
 }

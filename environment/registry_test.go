@@ -311,3 +311,22 @@ func TestCloseCancelsStartsNoLeaks(t *testing.T) {
 		t.Errorf("lazy Wait() after Close = %v with %d starts, want ErrClosed and none", err, lazy.Starts())
 	}
 }
+
+func TestWaitBoundedByContext(t *testing.T) {
+	envtest.CheckGoroutines(t)
+	reg, _ := newRegistry(t)
+	fake := envtest.NewFake(newLocal(t, t.TempDir()))
+	h := register(t, reg, environment.Registration{ID: "slow", Env: fake})
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := h.Wait(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Wait(cancelled) = %v, want context.Canceled", err)
+	}
+	if h.State() != environment.Starting {
+		t.Errorf("State() = %v, want starting (a waiter giving up does not stop the start)", h.State())
+	}
+	fake.Release()
+	if err := h.Wait(t.Context()); err != nil || h.State() != environment.Ready {
+		t.Errorf("Wait() = %v, state %v; want ready", err, h.State())
+	}
+}

@@ -137,7 +137,7 @@ func (ib *Inbox) Send(m Message) (Message, error) {
 		m.ID = ib.newID()
 	}
 	if m.SentAt.IsZero() {
-		m.SentAt = ib.now()
+		m.SentAt = ib.now().Round(0) // no monotonic reading: equal after a JSON round trip
 	}
 	ib.mu.Lock()
 	switch {
@@ -367,7 +367,7 @@ func (ib *Inbox) Restore(msgs []Message) (int, error) {
 			m.ID = ib.newID()
 		}
 		if m.SentAt.IsZero() {
-			m.SentAt = ib.now()
+			m.SentAt = ib.now().Round(0)
 		}
 		held[m.ID] = true
 		if m.Seq > ib.seq[m.Author] {

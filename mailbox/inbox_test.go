@@ -209,6 +209,8 @@ func TestFullPolicy(t *testing.T) {
 // each sender's messages in its order with consecutive sequence numbers.
 func TestConcurrentSenders(t *testing.T) {
 	const senders, perSender = 50, 200
+	base := runtime.NumGoroutine()
+	defer checkGoroutines(t, base)
 	ib, err := New(Config{Owner: "/root", Capacity: 64, NewID: counterIDs("m"), Now: fixedClock})
 	if err != nil {
 		t.Fatal(err)
@@ -638,4 +640,17 @@ func ids(msgs []Message) []string {
 		out[i] = m.ID
 	}
 	return out
+}
+
+// checkGoroutines fails t if goroutines started by the test outlive it. The
+// inbox starts none; this catches a test (or future change) that leaks one.
+func checkGoroutines(t *testing.T, base int) {
+	t.Helper()
+	for range 10000 {
+		if runtime.NumGoroutine() <= base {
+			return
+		}
+		runtime.Gosched()
+	}
+	t.Errorf("%d goroutines left, want at most %d", runtime.NumGoroutine(), base)
 }

@@ -57,20 +57,34 @@ func (*EventMsg) Kind() Kind { return KindEventMsg }
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (e *EventMsg) UnmarshalJSON(b []byte) error {
-	var probe struct {
-		Type   string          `json:"type"`
-		TurnID json.RawMessage `json:"turn_id"`
-	}
-	if err := json.Unmarshal(b, &probe); err != nil {
+	var typ, turnID string
+	err := eachMember(b, func(key []byte, keyEscaped bool, val []byte) error {
+		var dst *string
+		switch string(key) {
+		case "type":
+			dst = &typ
+		case "turn_id":
+			dst = &turnID
+		default:
+			return nil
+		}
+		if val[0] != '"' {
+			if dst == &typ {
+				return fmt.Errorf("event_msg type is not a string")
+			}
+			return nil
+		}
+		s, err := decodeString(val)
+		*dst = s
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	if probe.Type == "" {
+	if typ == "" {
 		return fmt.Errorf("event_msg payload has no type")
 	}
-	*e = EventMsg{Type: probe.Type, Raw: append(json.RawMessage(nil), bytes.TrimSpace(b)...)}
-	if len(probe.TurnID) > 0 && probe.TurnID[0] == '"' {
-		_ = json.Unmarshal(probe.TurnID, &e.TurnID)
-	}
+	*e = EventMsg{Type: typ, TurnID: turnID, Raw: bytes.Clone(bytes.TrimSpace(b))}
 	return nil
 }
 

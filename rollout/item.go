@@ -54,49 +54,80 @@ func (it Item) WithoutRaw() Item {
 // for bad input.
 var ErrMalformedLine = errors.New("rollout: malformed line")
 
-// envelope is the outer shape of a line.
-type envelope struct {
-	Timestamp string          `json:"timestamp"`
-	Ordinal   *uint64         `json:"ordinal"`
-	Type      Kind            `json:"type"`
-	Payload   json.RawMessage `json:"payload"`
-	Metadata  json.RawMessage `json:"metadata"`
-}
-
 // ParseLine decodes one rollout line (with or without its trailing
 // newline). Known kinds get their typed payload; any other kind becomes
 // *Unknown. The returned item keeps line as its raw bytes (see Item.Raw):
 // the caller must not modify line afterwards.
 func ParseLine(line []byte) (Item, error) {
 	line = bytes.TrimRight(line, "\r\n")
-	var env envelope
-	if err := json.Unmarshal(line, &env); err != nil {
+	var (
+		ts, kind          string
+		ordinal           *uint64
+		payload, metadata []byte
+	)
+	err := eachMember(line, func(key []byte, _ bool, val []byte) error {
+		switch string(key) {
+		case "timestamp":
+			if val[0] != '"' {
+				return errors.New("timestamp is not a string")
+			}
+			s, err := decodeString(val)
+			ts = s
+			return err
+		case "type":
+			if val[0] != '"' {
+				return errors.New("type is not a string")
+			}
+			s, err := decodeString(val)
+			kind = s
+			return err
+		case "ordinal":
+			if val[0] == 'n' {
+				ordinal = nil
+				return nil
+			}
+			n, err := strconv.ParseUint(string(val), 10, 64)
+			if err != nil {
+				return fmt.Errorf("ordinal %s: not a u64", val)
+			}
+			ordinal = &n
+		case "payload":
+			payload = val
+		case "metadata":
+			metadata = val
+		}
+		return nil
+	})
+	if err != nil {
 		return Item{}, fmt.Errorf("%w: %w", ErrMalformedLine, err)
 	}
-	if env.Type == "" {
+	if kind == "" {
 		return Item{}, fmt.Errorf("%w: no \"type\"", ErrMalformedLine)
 	}
-	if isJSONNull(env.Payload) {
-		return Item{}, fmt.Errorf("%w: %s line has no payload", ErrMalformedLine, env.Type)
+	if isJSONNull(payload) {
+		return Item{}, fmt.Errorf("%w: %s line has no payload", ErrMalformedLine, kind)
 	}
-	ts, err := parseTimestamp(env.Timestamp)
+	t, err := parseTimestamp(ts)
 	if err != nil {
-		return Item{}, fmt.Errorf("%w: %s line: %w", ErrMalformedLine, env.Type, err)
+		return Item{}, fmt.Errorf("%w: %s line: %w", ErrMalformedLine, kind, err)
 	}
-	p, err := decodePayload(env.Type, env.Payload)
+	p, err := decodePayload(Kind(kind), payload)
 	if err != nil {
-		return Item{}, fmt.Errorf("%w: %s payload: %w", ErrMalformedLine, env.Type, err)
+		return Item{}, fmt.Errorf("%w: %s payload: %w", ErrMalformedLine, kind, err)
 	}
-	it := Item{Timestamp: ts, Ordinal: env.Ordinal, Payload: p, raw: line}
-	if !isJSONNull(env.Metadata) {
-		it.Metadata = env.Metadata
+	it := Item{Timestamp: t, Ordinal: ordinal, Payload: p, raw: line}
+	if !isJSONNull(metadata) {
+		it.Metadata = bytes.Clone(metadata)
 	}
 	return it, nil
 }
 
-// decodePayload decodes raw as the payload of a line of kind k.
-func decodePayload(k Kind, raw json.RawMessage) (Payload, error) {
-	var p Payload
+// decodePayload decodes raw (validated) as the payload of a line of kind k.
+func decodePayload(k Kind, raw []byte) (Payload, error) {
+	var p interface {
+		Payload
+		json.Unmarshaler
+	}
 	switch k {
 	case KindSessionMeta:
 		p = new(SessionMeta)
@@ -117,12 +148,12 @@ func decodePayload(k Kind, raw json.RawMessage) (Payload, error) {
 	case KindTokenUsageRecord:
 		p = new(TokenUsageRecord)
 	default:
-		if !json.Valid(raw) {
-			return nil, errors.New("invalid JSON")
-		}
-		return &Unknown{Type: k, Raw: raw}, nil
+		return &Unknown{Type: k, Raw: bytes.Clone(raw)}, nil
 	}
-	if err := json.Unmarshal(raw, p); err != nil {
+	if raw[0] != '{' {
+		return nil, errors.New("payload is not an object")
+	}
+	if err := p.UnmarshalJSON(raw); err != nil {
 		return nil, err
 	}
 	return p, nil

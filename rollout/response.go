@@ -85,7 +85,7 @@ type ResponseItem struct {
 	// Passthrough is Codex's internal_chat_message_metadata_passthrough.
 	Passthrough *Passthrough `json:"internal_chat_message_metadata_passthrough,omitempty"`
 	// Extra holds the members not modelled above, verbatim.
-	Extra map[string]json.RawMessage `json:"-"`
+	Extra Members `json:"-"`
 }
 
 var responseItemFields = jsonFields(reflect.TypeFor[ResponseItem]())
@@ -173,7 +173,7 @@ type ContentPart struct {
 	ImageURL         string `json:"image_url,omitempty"`
 	Detail           string `json:"detail,omitempty"`
 	// Extra holds the members not modelled above, verbatim.
-	Extra map[string]json.RawMessage `json:"-"`
+	Extra Members `json:"-"`
 }
 
 var contentPartFields = jsonFields(reflect.TypeFor[ContentPart]())
@@ -203,7 +203,7 @@ func (c ContentPart) MarshalJSON() ([]byte, error) {
 type Passthrough struct {
 	TurnID string `json:"turn_id,omitempty"`
 	// Extra holds the members not modelled above, verbatim.
-	Extra map[string]json.RawMessage `json:"-"`
+	Extra Members `json:"-"`
 }
 
 var passthroughFields = jsonFields(reflect.TypeFor[Passthrough]())
@@ -245,18 +245,30 @@ func (o *ToolOutput) UnmarshalJSON(b []byte) error {
 	*o = ToolOutput{}
 	t := bytes.TrimSpace(b)
 	switch {
-	case len(t) > 0 && t[0] == '"':
-		return json.Unmarshal(t, &o.Text)
-	case len(t) > 0 && t[0] == '[':
-		o.Parts = []ContentPart{}
-		return json.Unmarshal(t, &o.Parts)
 	case string(t) == "null":
 		return nil
-	default:
-		if !json.Valid(t) {
-			return json.Unmarshal(t, new(any)) // the decoder's syntax error
+	case len(t) > 0 && t[0] == '"':
+		if !validJSON(t) {
+			return json.Unmarshal(t, &o.Text) // the decoder's syntax error
 		}
-		o.Raw = append(json.RawMessage(nil), t...)
+		s, err := decodeString(t)
+		o.Text = s
+		return err
+	case len(t) > 0 && t[0] == '[':
+		o.Parts = []ContentPart{}
+		return eachElement(t, func(elem []byte) error {
+			var p ContentPart
+			if err := p.UnmarshalJSON(elem); err != nil {
+				return err
+			}
+			o.Parts = append(o.Parts, p)
+			return nil
+		})
+	default:
+		if !validJSON(t) {
+			return errSyntax
+		}
+		o.Raw = bytes.Clone(t)
 		return nil
 	}
 }

@@ -184,15 +184,24 @@ func testRunTimeout(t *testing.T, f fixture) {
 	ctx := ctxFor(t)
 	// The background sleep shares the process group; the timeout must kill
 	// it too, or Run would wait for its stdout.
-	res, err := f.env.Run(ctx, environment.Command{
-		Argv:    []string{"sh", "-c", "sleep 60 & echo $!; wait"},
-		Timeout: 200 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatalf("Run(sleep) error = %v", err)
-	}
-	if !res.TimedOut || res.ExitCode != -1 {
-		t.Fatalf("Run(sleep) = timed out %v exit %d, want true -1", res.TimedOut, res.ExitCode)
+	// On a loaded machine the timeout may fire before the shell printed
+	// the pid; then try again with a longer one.
+	var res environment.Result
+	for timeout := 200 * time.Millisecond; ; timeout *= 2 {
+		var err error
+		res, err = f.env.Run(ctx, environment.Command{
+			Argv:    []string{"sh", "-c", "sleep 60 & echo $!; wait"},
+			Timeout: timeout,
+		})
+		if err != nil {
+			t.Fatalf("Run(sleep) error = %v", err)
+		}
+		if !res.TimedOut || res.ExitCode != -1 {
+			t.Fatalf("Run(sleep) = timed out %v exit %d, want true -1", res.TimedOut, res.ExitCode)
+		}
+		if len(res.Stdout) > 0 || timeout > 10*time.Second {
+			break
+		}
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(res.Stdout)))
 	if err != nil {
