@@ -60,7 +60,7 @@ func benchTurn(i, size int) []Payload {
 // variant each batch is made durable (Recorder.Flush vs Write+Sync). It
 // reports both throughputs and recorder/baseline (target >= 0.8).
 func BenchmarkAppend(b *testing.B) {
-	const turns = 64
+	const turns = 256
 	batches := make([][]Payload, turns)
 	var total int64
 	nitems := 0

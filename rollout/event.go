@@ -88,13 +88,8 @@ func (e *EventMsg) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// MarshalJSON implements json.Marshaler: Raw verbatim.
-func (e EventMsg) MarshalJSON() ([]byte, error) {
-	if e.Raw == nil {
-		return marshalJSON(map[string]string{"type": e.Type})
-	}
-	return e.Raw, nil
-}
+// MarshalJSON implements json.Marshaler: Raw verbatim (compacted).
+func (e EventMsg) MarshalJSON() ([]byte, error) { return e.appendJSON(nil) }
 
 // Is reports whether e is an event of type t, treating aliases as equal.
 func (e *EventMsg) Is(t string) bool {

@@ -74,8 +74,11 @@ func Fork(ctx context.Context, srcPath string, opts ForkOptions) (*Recorder, err
 		items = items[forkCut(items, opts.LastTurns):]
 	}
 
-	meta := opts.Meta
-	if meta == nil {
+	var meta *SessionMeta
+	if opts.Meta != nil {
+		m := *opts.Meta // the caller's value is left alone
+		meta = &m
+	} else {
 		m := *parentMeta
 		m.ID, m.SessionID, m.ForkedFromID = opts.NewID, opts.NewID, parentMeta.ID
 		m.Timestamp = FormatTimestamp(opts.Clock())

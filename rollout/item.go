@@ -234,35 +234,38 @@ func appendLine(dst []byte, it Item) ([]byte, error) {
 	if kind == "" {
 		return dst, errors.New("rollout: marshal line: payload has no kind")
 	}
-	payload, err := marshalJSON(it.Payload)
-	if err != nil {
-		return dst, fmt.Errorf("rollout: marshal %s payload: %w", kind, err)
-	}
-	if len(payload) == 0 || payload[0] != '{' {
-		return dst, fmt.Errorf("rollout: marshal %s payload: not a JSON object", kind)
-	}
-	kb, err := marshalJSON(string(kind))
-	if err != nil {
-		return dst, err
-	}
+	start := len(dst)
 	dst = append(dst, `{"timestamp":"`...)
 	dst = it.Timestamp.UTC().AppendFormat(dst, TimeLayout)
 	dst = append(dst, '"')
 	if it.Ordinal != nil {
 		dst = append(dst, `,"ordinal":`...)
-		dst = strconv.AppendUint(dst, *it.Ordinal, 10)
+		dst = appendUint(dst, *it.Ordinal)
 	}
 	dst = append(dst, `,"type":`...)
-	dst = append(dst, kb...)
+	dst = appendString(dst, string(kind))
 	dst = append(dst, `,"payload":`...)
-	dst = append(dst, payload...)
+	pstart := len(dst)
+	var err error
+	if a, ok := it.Payload.(jsonAppender); ok {
+		dst, err = a.appendJSON(dst)
+	} else {
+		var payload []byte
+		payload, err = marshalJSON(it.Payload)
+		dst = append(dst, payload...)
+	}
+	if err != nil {
+		return dst[:start], fmt.Errorf("rollout: marshal %s payload: %w", kind, err)
+	}
+	if len(dst) == pstart || dst[pstart] != '{' {
+		return dst[:start], fmt.Errorf("rollout: marshal %s payload: not a JSON object", kind)
+	}
 	if !isJSONNull(it.Metadata) {
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, it.Metadata); err != nil {
-			return dst, fmt.Errorf("rollout: marshal %s metadata: %w", kind, err)
-		}
 		dst = append(dst, `,"metadata":`...)
-		dst = append(dst, buf.Bytes()...)
+		dst = appendCompactJSON(dst, it.Metadata, &err)
+		if err != nil {
+			return dst[:start], fmt.Errorf("rollout: marshal %s metadata: %w", kind, err)
+		}
 	}
 	return append(dst, '}'), nil
 }

@@ -135,8 +135,9 @@ type PersistenceMetricsConfig struct {
 // PersistenceMetrics measures what recorders persist: the bytes (as
 // encoded lines) and counts of items offered to Append, per kind, before
 // (stage pre_filter) and after (post_filter) the persistence policy
-// (ShouldPersist). One value is shared by every recorder (set
-// RecorderConfig.Metrics); it is safe for concurrent use.
+// (ShouldPersist). One value serves every recorder: give each the
+// observer of its thread (RecorderConfig.Observer = pm.Observer(id)). It
+// is safe for concurrent use.
 type PersistenceMetrics struct {
 	bytes     metric.Int64Counter
 	items     metric.Int64Counter
@@ -194,31 +195,36 @@ func (pm *PersistenceMetrics) Sampled(id ThreadID) bool {
 	return h.Sum64()%sampleScale < pm.threshold
 }
 
-// Observe records items offered to a thread of mode mode: every item at
-// stage pre_filter, those the policy keeps at post_filter. The recorder
-// calls it for sampled threads; sizes are the encoded line lengths
-// including the newline (ordinals aside).
-func (pm *PersistenceMetrics) Observe(ctx context.Context, id ThreadID, mode HistoryMode, items []Item) {
-	if pm == nil {
-		return
+// Observer returns the PersistObserver to give the recorder of thread id
+// (RecorderConfig.Observer), or nil when the thread is not sampled, so
+// that an unsampled recorder does no measuring work at all.
+func (pm *PersistenceMetrics) Observer(id ThreadID) PersistObserver {
+	if pm == nil || !pm.Sampled(id) {
+		return nil
 	}
-	var scratch []byte
-	for _, it := range items {
-		var size int
-		if raw := it.raw; raw != nil {
-			size = len(raw) + 1
-		} else {
-			b, err := AppendLine(scratch[:0], it)
-			if err != nil {
-				continue // the recorder reports encode errors
-			}
-			scratch, size = b, len(b)
-		}
-		typ := itemTypeName(it.Payload)
-		pm.add(ctx, id, "pre_filter", typ, size)
-		if ShouldPersist(it.Payload, mode) {
-			pm.add(ctx, id, "post_filter", typ, size)
-		}
+	return &threadObserver{pm: pm, id: id}
+}
+
+// threadObserver records one thread's measurements.
+type threadObserver struct {
+	pm *PersistenceMetrics
+	id ThreadID
+}
+
+// ObservePersist implements PersistObserver: every item counts at stage
+// pre_filter, a kept one at post_filter too.
+func (o *threadObserver) ObservePersist(kind Kind, payloadType string, bytes int, kept bool) {
+	typ := string(kind)
+	switch kind {
+	case KindEventMsg:
+		typ += "/" + CanonicalEventType(payloadType)
+	case KindResponseItem:
+		typ += "/" + payloadType
+	}
+	ctx := context.Background()
+	o.pm.add(ctx, o.id, "pre_filter", typ, bytes)
+	if kept {
+		o.pm.add(ctx, o.id, "post_filter", typ, bytes)
 	}
 }
 
@@ -230,19 +236,4 @@ func (pm *PersistenceMetrics) add(ctx context.Context, id ThreadID, stage, typ s
 	set := metric.WithAttributeSet(attribute.NewSet(attrs...))
 	pm.bytes.Add(ctx, int64(size), set)
 	pm.items.Add(ctx, 1, set)
-}
-
-// itemTypeName names an item's type for metrics: its kind, refined by the
-// payload type for response items and events.
-func itemTypeName(p Payload) string {
-	switch p := p.(type) {
-	case nil:
-		return "none"
-	case *ResponseItem:
-		return string(KindResponseItem) + "/" + p.Type
-	case *EventMsg:
-		return string(KindEventMsg) + "/" + CanonicalEventType(p.Type)
-	default:
-		return string(p.Kind())
-	}
 }

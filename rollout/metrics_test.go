@@ -86,7 +86,7 @@ func TestPersistenceMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := ThreadID("0194a1b2-0000-7000-8000-0000000000aa")
-	r, err := NewRecorder(RecorderConfig{Path: filepath.Join(t.TempDir(), FileName(czTime, id)), Meta: testMeta(id, HistoryModeLegacy), Clock: fakeClock(), Metrics: pm})
+	r, err := NewRecorder(RecorderConfig{Path: filepath.Join(t.TempDir(), FileName(czTime, id)), Meta: testMeta(id, HistoryModeLegacy), Clock: fakeClock(), Observer: pm.Observer(id)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func TestPersistenceMetricsSampling(t *testing.T) {
 	// An unsampled thread records nothing.
 	tm := newTestMeter(t)
 	pm, _ = NewPersistenceMetrics(PersistenceMetricsConfig{MeterProvider: tm.provider, SampleRate: 1e-6})
-	r, err := NewRecorder(RecorderConfig{Path: filepath.Join(t.TempDir(), FileName(czTime, "0194a1b2-0000-7000-8000-0000000000ab")), Meta: testMeta("0194a1b2-0000-7000-8000-0000000000ab", HistoryModeLegacy), Metrics: pm})
+	r, err := NewRecorder(RecorderConfig{Path: filepath.Join(t.TempDir(), FileName(czTime, "0194a1b2-0000-7000-8000-0000000000ab")), Meta: testMeta("0194a1b2-0000-7000-8000-0000000000ab", HistoryModeLegacy), Observer: pm.Observer("0194a1b2-0000-7000-8000-0000000000ab")})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -344,10 +344,5 @@ type Unknown struct {
 // Kind implements Payload.
 func (u *Unknown) Kind() Kind { return u.Type }
 
-// MarshalJSON implements json.Marshaler: the payload verbatim.
-func (u Unknown) MarshalJSON() ([]byte, error) {
-	if u.Raw == nil {
-		return []byte("null"), nil
-	}
-	return u.Raw, nil
-}
+// MarshalJSON implements json.Marshaler: the payload verbatim (compacted).
+func (u Unknown) MarshalJSON() ([]byte, error) { return u.appendJSON(nil) }

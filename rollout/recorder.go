@@ -26,7 +26,9 @@ type RecorderConfig struct {
 	// first). Required.
 	Path string
 	// Meta is the thread's session_meta, written as the first line when
-	// the file is created. Required by NewRecorder; ResumeRecorder uses it
+	// the file is created (NewRecorder copies it, filling an empty
+	// SessionID with ID and an empty Timestamp with the clock). Required by
+	// NewRecorder; ResumeRecorder uses it
 	// only for an existing but empty file, and otherwise reads the file's.
 	Meta *SessionMeta
 	// Clock stamps the lines. Nil means time.Now.
@@ -39,9 +41,20 @@ type RecorderConfig struct {
 	// MaxLineSize bounds a line when resume scans the file; 0 means
 	// DefaultMaxLineSize.
 	MaxLineSize int
-	// Metrics, if set, measures the bytes of appended items per kind
-	// before and after the persistence policy (see PersistenceMetrics).
-	Metrics *PersistenceMetrics
+	// Observer, if set, is told the encoded size of every item offered to
+	// the recorder and whether the persistence policy kept it (for
+	// persistence metrics; dropped items are encoded only to be measured).
+	Observer PersistObserver
+}
+
+// PersistObserver receives persistence measurements from a Recorder, on
+// the recorder's goroutine. Implementations must be quick; sampling is
+// theirs to do.
+type PersistObserver interface {
+	// ObservePersist reports one offered item: its line kind, its payload
+	// type (response item or event type, "" for other kinds), the size of
+	// its encoded line and whether it was kept.
+	ObservePersist(kind Kind, payloadType string, bytes int, kept bool)
 }
 
 // Recorder appends items to one thread's rollout. It is owned by one
@@ -58,6 +71,7 @@ type Recorder struct {
 	path   string
 	clock  func() time.Time
 	bufMax int
+	obs    PersistObserver
 
 	meta        *SessionMeta
 	mode        HistoryMode
@@ -73,8 +87,6 @@ type Recorder struct {
 	exhausted bool   // the last ordinal used was MaxUint64
 
 	closed bool
-
-	metrics *PersistenceMetrics // nil: not measured
 }
 
 func (cfg RecorderConfig) withDefaults() RecorderConfig {
@@ -112,15 +124,24 @@ func NewRecorder(cfg RecorderConfig) (*Recorder, error) {
 		}
 		return nil, err
 	}
+	// A copy, with the defaults Codex writes: the caller's value is left
+	// alone.
+	meta := *cfg.Meta
+	if meta.SessionID == "" {
+		meta.SessionID = meta.ID
+	}
+	if meta.Timestamp == "" {
+		meta.Timestamp = FormatTimestamp(cfg.Clock())
+	}
 	return &Recorder{
 		path:        cfg.Path,
 		clock:       cfg.Clock,
 		bufMax:      cfg.BufferSize,
-		meta:        cfg.Meta,
+		obs:         cfg.Observer,
+		meta:        &meta,
 		mode:        mode,
 		pendingMeta: true,
 		ordinals:    mode == HistoryModePaginated,
-		metrics:     cfg.Metrics,
 	}, nil
 }
 
@@ -152,7 +173,7 @@ func ResumeRecorder(cfg RecorderConfig) (*Recorder, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Recorder{path: plain, clock: cfg.Clock, bufMax: cfg.BufferSize, f: f, metrics: cfg.Metrics}
+	r := &Recorder{path: plain, clock: cfg.Clock, bufMax: cfg.BufferSize, obs: cfg.Observer, f: f}
 	if err := r.openExisting(cfg); err != nil {
 		f.Close()
 		return nil, err
@@ -314,6 +335,10 @@ func (r *Recorder) AppendItems(items ...Item) error {
 	if r.closed {
 		return ErrClosed
 	}
+	if r.buf == nil {
+		// Room for a typical batch, so the first appends do not regrow.
+		r.buf = make([]byte, 0, min(max(r.bufMax, 4<<10), 64<<10))
+	}
 	oldLen, oldNext, oldExhausted, oldPending := len(r.buf), r.next, r.exhausted, r.pendingMeta
 	rollback := func(err error) error {
 		r.buf, r.next, r.exhausted, r.pendingMeta = r.buf[:oldLen], oldNext, oldExhausted, oldPending
@@ -321,6 +346,7 @@ func (r *Recorder) AppendItems(items ...Item) error {
 	}
 	for _, it := range items {
 		if !ShouldPersist(it.Payload, r.mode) {
+			r.observe(it, false, 0)
 			continue
 		}
 		if it.Timestamp.IsZero() {
@@ -332,17 +358,39 @@ func (r *Recorder) AppendItems(items ...Item) error {
 			}
 			r.pendingMeta = false
 		}
+		before := len(r.buf)
 		if err := r.encode(it); err != nil {
 			return rollback(err)
 		}
-	}
-	if r.metrics != nil && r.metrics.Sampled(r.meta.ID) {
-		r.metrics.Observe(context.Background(), r.meta.ID, r.mode, items)
+		r.observe(it, true, len(r.buf)-before)
 	}
 	if r.bufMax < 0 || len(r.buf) >= r.bufMax {
 		return r.write()
 	}
 	return nil
+}
+
+// observe reports an offered item to the observer, if any. n is the size
+// of its line when already encoded.
+func (r *Recorder) observe(it Item, kept bool, n int) {
+	if r.obs == nil || it.Payload == nil {
+		return
+	}
+	if !kept {
+		if it.raw != nil {
+			n = len(it.raw) + 1
+		} else if b, err := AppendLine(nil, it); err == nil {
+			n = len(b)
+		}
+	}
+	typ := ""
+	switch p := it.Payload.(type) {
+	case *ResponseItem:
+		typ = p.Type
+	case *EventMsg:
+		typ = p.Type
+	}
+	r.obs.ObservePersist(it.Payload.Kind(), typ, n, kept)
 }
 
 // encode appends one line to the buffer, assigning its ordinal.

@@ -107,10 +107,7 @@ func (r *ResponseItem) UnmarshalJSON(b []byte) error {
 }
 
 // MarshalJSON implements json.Marshaler, writing Extra back.
-func (r ResponseItem) MarshalJSON() ([]byte, error) {
-	type plain ResponseItem
-	return encodeObject(plain(r), responseItemFields, r.Extra)
-}
+func (r ResponseItem) MarshalJSON() ([]byte, error) { return r.appendJSON(nil) }
 
 // TurnID returns the turn id from the passthrough metadata, or "".
 func (r *ResponseItem) TurnID() string {
@@ -192,10 +189,7 @@ func (c *ContentPart) UnmarshalJSON(b []byte) error {
 }
 
 // MarshalJSON implements json.Marshaler, writing Extra back.
-func (c ContentPart) MarshalJSON() ([]byte, error) {
-	type plain ContentPart
-	return encodeObject(plain(c), contentPartFields, c.Extra)
-}
+func (c ContentPart) MarshalJSON() ([]byte, error) { return c.appendJSON(nil) }
 
 // Passthrough is Codex's internal_chat_message_metadata_passthrough: the
 // turn that produced an item, plus members Codex adds (create_time,
@@ -222,10 +216,7 @@ func (p *Passthrough) UnmarshalJSON(b []byte) error {
 }
 
 // MarshalJSON implements json.Marshaler, writing Extra back.
-func (p Passthrough) MarshalJSON() ([]byte, error) {
-	type plain Passthrough
-	return encodeObject(plain(p), passthroughFields, p.Extra)
-}
+func (p Passthrough) MarshalJSON() ([]byte, error) { return p.appendJSON(nil) }
 
 // ToolOutput is the output of a function or custom tool call. Codex writes
 // it either as a JSON string (Text) or as an array of content parts (Parts);
@@ -274,16 +265,7 @@ func (o *ToolOutput) UnmarshalJSON(b []byte) error {
 }
 
 // MarshalJSON implements json.Marshaler.
-func (o ToolOutput) MarshalJSON() ([]byte, error) {
-	switch {
-	case o.Parts != nil:
-		return marshalJSON(o.Parts)
-	case o.Raw != nil:
-		return o.Raw, nil
-	default:
-		return marshalJSON(o.Text)
-	}
-}
+func (o ToolOutput) MarshalJSON() ([]byte, error) { return o.appendJSON(nil) }
 
 // String returns the output as text: Text, or the text parts joined with
 // newlines, or Raw.
