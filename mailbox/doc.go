@@ -89,7 +89,8 @@
 // # Concurrency and ownership
 //
 // All methods of Inbox are safe for concurrent use; many goroutines may Send
-// at once. The receiving side (Take, TakeAppend, Ack, Requeue, Restore) is
+// at once, and any number may Wait or hold a Changed channel (one arrival
+// wakes them all; Wait allocates nothing per wake-up). The receiving side (Take, TakeAppend, Ack, Requeue, Restore) is
 // meant for the one agent goroutine that owns the inbox: Ack must name the
 // oldest messages in flight in order, which only the taker knows. The inbox
 // keeps Content slices as given: senders must not change them after Send.

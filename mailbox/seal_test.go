@@ -202,6 +202,13 @@ func TestPassthroughKeepsCiphertext(t *testing.T) {
 	if !reflect.DeepEqual(opened, content) {
 		t.Errorf("OpenForRequest(Passthrough) = %+v, want the content unchanged", opened)
 	}
+	// A nil sealer is Passthrough.
+	if got, err := SealedContent(nil, KindNewTask, "/root", "/root/worker", ct); err != nil || !reflect.DeepEqual(got, content) {
+		t.Errorf("SealedContent(nil) = %+v, %v, want %+v", got, err, content)
+	}
+	if got, err := OpenForRequest(nil, content); err != nil || !reflect.DeepEqual(got, content) {
+		t.Errorf("OpenForRequest(nil) = %+v, %v, want the content unchanged", got, err)
+	}
 	// Byte-identical through JSON too.
 	data, err := json.Marshal(opened)
 	if err != nil {

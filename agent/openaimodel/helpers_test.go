@@ -216,3 +216,7 @@ func request() *agent.Request {
 }
 
 var _ = context.Background
+
+func readFixture(name string) ([]byte, error) {
+	return os.ReadFile(filepath.Join("testdata", name))
+}

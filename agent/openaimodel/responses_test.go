@@ -678,3 +678,38 @@ func TestResponsesJSONInsteadOfStream(t *testing.T) {
 		})
 	}
 }
+
+// TestConcurrentStreams runs many streams of one adapter at once (under
+// -race this checks that the adapters hold no shared mutable state).
+func TestConcurrentStreams(t *testing.T) {
+	checkGoroutines(t)
+	rts := newTestServer(t, serveSSE(fixture(t, "openai_reasoning_parallel.sse")))
+	cts := newTestServer(t, serveSSE(fixture(t, "chat_tool_calls.sse")))
+	models := []agent.Model{newResponses(t, rts.config()), newChat(t, cts.config())}
+	const n = 16
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			req := request()
+			req.Input = []rollout.ResponseItem{*rollout.NewMessage(rollout.RoleUser, "go")}
+			var last agent.StreamEvent
+			for ev, err := range models[i%2].Stream(t.Context(), req) {
+				if err != nil {
+					errs <- err
+					return
+				}
+				last = ev
+			}
+			if last.Kind != agent.StreamCompleted {
+				errs <- errors.New("stream ended without completion")
+				return
+			}
+			errs <- nil
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
