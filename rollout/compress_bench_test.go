@@ -199,7 +199,8 @@ func BenchmarkCompress(b *testing.B) {
 
 // BenchmarkSearchCompressed searches 1000 compressed rollouts (about
 // 64 KiB each; one in ten contains the query) with Search and, in the same
-// iterations, with `zstdgrep -l -i -F`, and reports the speed ratio.
+// run with `zstdgrep -l -i -F` (once: it takes minutes), and reports the
+// ratio of the average times.
 func BenchmarkSearchCompressed(b *testing.B) {
 	g := czNewGenerator(b)
 	home := b.TempDir()
@@ -231,6 +232,7 @@ func BenchmarkSearchCompressed(b *testing.B) {
 		b.Logf("zstdgrep not found: no baseline (%v)", zerr)
 	}
 	var ours, theirs time.Duration
+	theirsRuns := 0
 	b.SetBytes(total)
 	for b.Loop() {
 		t0 := time.Now()
@@ -239,22 +241,25 @@ func BenchmarkSearchCompressed(b *testing.B) {
 		if err != nil || len(page.Results) != files/10 || len(page.Errors) != 0 {
 			b.Fatalf("Search = %d results, %v errors, %v; want %d", len(page.Results), page.Errors, err, files/10)
 		}
-		if zgrep == "" {
-			continue
+		if zgrep == "" || theirsRuns > 0 {
+			continue // zstdgrep is slow: once is enough for its average
 		}
 		b.StopTimer()
 		cmd := exec.Command(zgrep, append([]string{"-l", "-i", "-F", "--", strings.ToLower(needle)}, paths...)...)
 		t0 = time.Now()
 		out, _ := cmd.Output() // exit 1 means no match; the count is checked
 		theirs += time.Since(t0)
+		theirsRuns++
 		if n := strings.Count(string(out), "\n"); n != files/10 {
 			b.Fatalf("zstdgrep listed %d files, want %d", n, files/10)
 		}
 		b.StartTimer()
 	}
-	b.ReportMetric(float64(total)*float64(b.N)/1e6/ours.Seconds(), "troupe_MB/s")
-	if zgrep != "" {
-		b.ReportMetric(float64(total)*float64(b.N)/1e6/theirs.Seconds(), "zstdgrep_MB/s")
-		b.ReportMetric(theirs.Seconds()/ours.Seconds(), "speed_vs_zstdgrep")
+	oursPer := ours.Seconds() / float64(b.N)
+	b.ReportMetric(float64(total)/1e6/oursPer, "troupe_MB/s")
+	if theirsRuns > 0 {
+		theirsPer := theirs.Seconds() / float64(theirsRuns)
+		b.ReportMetric(float64(total)/1e6/theirsPer, "zstdgrep_MB/s")
+		b.ReportMetric(theirsPer/oursPer, "speed_vs_zstdgrep")
 	}
 }
