@@ -912,8 +912,13 @@ func testFork(t *testing.T, s Store) {
 	if th.ForkedFromID != src || full == src {
 		t.Errorf("fork ForkedFromID = %s (id %s), want %s", th.ForkedFromID, full, src)
 	}
-	if len(items) != len(srcItems) {
-		t.Errorf("full fork has %d items, want %d", len(items), len(srcItems))
+	// The fork's own session_meta, then every line of the source (its
+	// session_meta included, as Codex copies it).
+	if len(items) != len(srcItems)+1 {
+		t.Errorf("full fork has %d items, want %d", len(items), len(srcItems)+1)
+	}
+	if m, ok := items[0].Payload.(*rollout.SessionMeta); !ok || m.ID != full || m.ForkedFromID != src {
+		t.Errorf("full fork starts with %v, want its own session_meta forked from %s", items[0].Payload, src)
 	}
 	if th.Preview != "one" {
 		t.Errorf("full fork Preview = %q, want %q", th.Preview, "one")
