@@ -95,7 +95,7 @@ func (s *Store) Fork(ctx context.Context, id rollout.ThreadID, opts ForkOptions)
 	if t.ForkedFromID == "" {
 		t.ForkedFromID = id
 	}
-	if err := upsert(ctx, s.ix.db, t); err != nil {
+	if err := s.ix.upsertOne(ctx, t); err != nil {
 		rec.Close()
 		return nil, err
 	}

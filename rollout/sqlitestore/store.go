@@ -218,7 +218,7 @@ func (s *Store) indexFile(ctx context.Context, phys string) (Thread, error) {
 	if err != nil {
 		return Thread{}, err
 	}
-	if err := upsert(ctx, s.ix.db, t); err != nil {
+	if err := s.ix.upsertOne(ctx, t); err != nil {
 		return Thread{}, err
 	}
 	return s.ix.Get(ctx, t.ID)
