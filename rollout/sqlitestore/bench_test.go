@@ -31,6 +31,7 @@ func benchIndex(b *testing.B) *Index {
 	rng := rand.New(rand.NewPCG(1, 2))
 	const base = int64(1_790_000_000_000)
 	const batch = 20_000
+	paths := make([]string, benchThreads) // materialized tree paths, as setTreeParent builds them
 	for start := 0; start < benchThreads; start += batch {
 		tx, err := ix.db.Begin()
 		if err != nil {
@@ -43,6 +44,10 @@ func benchIndex(b *testing.B) *Index {
 			b.Fatal(err)
 		}
 		edge, err := tx.Prepare(`INSERT INTO thread_spawn_edges(parent_thread_id, child_thread_id, status) VALUES (?,?,?)`)
+		if err != nil {
+			b.Fatal(err)
+		}
+		node, err := tx.Prepare(`INSERT INTO thread_tree(node, thread_id, path) VALUES (?,?,?)`)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -59,6 +64,14 @@ func benchIndex(b *testing.B) *Index {
 				"fake", "/work", "title", "preview", "/root", string(benchID(0)), "paginated", parent); err != nil {
 				b.Fatal(err)
 			}
+			path := fmt.Sprintf("%08x", i+1)
+			if i > 0 {
+				path = paths[(i-1)/benchFanout] + path
+			}
+			paths[i] = path
+			if _, err := node.Exec(i+1, string(id), path); err != nil {
+				b.Fatal(err)
+			}
 			if i > 0 {
 				status := EdgeOpen
 				if i%7 == 0 {
@@ -71,6 +84,7 @@ func benchIndex(b *testing.B) *Index {
 		}
 		ins.Close()
 		edge.Close()
+		node.Close()
 		if err := tx.Commit(); err != nil {
 			b.Fatal(err)
 		}
