@@ -66,6 +66,13 @@ type Agent struct {
 	specsSrc   *capability.Set
 	specs      []capability.Spec
 
+	// emitMu orders item events against a turn's terminal event: item
+	// events hold it shared and check openTurn; the turn's end takes it
+	// exclusively to clear openTurn, so no item event of a turn follows its
+	// terminal event (a tool that outlives its turn has its events dropped).
+	emitMu   sync.RWMutex
+	openTurn string
+
 	// mu guards the thread's history and rollout writes; they happen on the
 	// turn goroutine and on tool goroutines.
 	mu          sync.Mutex

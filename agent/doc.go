@@ -54,8 +54,9 @@
 // each retry announced by a StreamError event. A fatal error, or retries
 // exhausted, ends the turn with TurnComplete.Error; the thread stays usable.
 //
-// Interrupt cancels the turn: tools that have not finished get the output
-// "aborted by user after N.Ns", a <turn_aborted> developer message is
+// Interrupt cancels the turn: tools get 100 ms to return, those that have
+// not finished by then get the output "aborted by user after N.Ns" (and
+// item events they report later are dropped), a <turn_aborted> developer message is
 // recorded, unrecorded steers are dropped and taken mail goes back to the
 // inbox, the rollout is flushed, then TurnAborted is emitted. Every turn
 // emits TurnStarted first and exactly one TurnComplete or TurnAborted last,

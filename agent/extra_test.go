@@ -214,3 +214,55 @@ func TestInject(t *testing.T) {
 		t.Errorf("%d turn_context records, want 2", n)
 	}
 }
+
+// stubborn ignores cancellation and reports its own item when released.
+type stubborn struct {
+	a       *agent.Agent
+	started chan struct{}
+	release chan struct{}
+}
+
+func (s *stubborn) Spec() capability.Spec { return capability.Spec{Name: "stubborn"} }
+func (s *stubborn) ReportsItems() bool    { return true }
+func (s *stubborn) Call(_ context.Context, call capability.Call) (capability.Output, error) {
+	item := &agent.DynamicToolCall{ID: call.ID, Tool: "stubborn", Status: agent.StatusInProgress}
+	s.a.StartItem(call.TurnID, item, s.a.Now())
+	close(s.started)
+	<-s.release
+	s.a.CompleteItem(call.TurnID, &agent.DynamicToolCall{ID: call.ID, Tool: "stubborn", Status: agent.StatusCompleted}, s.a.Now(), s.a.Now())
+	return capability.Output{Text: "late"}, nil
+}
+
+// A tool that ignores cancellation is recorded as aborted after a short
+// grace, and its late item events are dropped: nothing of a turn follows
+// its terminal event.
+func TestNothingAfterTerminalEvent(t *testing.T) {
+	tool := &stubborn{started: make(chan struct{}), release: make(chan struct{})}
+	m := modeltest.New(t, modeltest.CallID("c1", "stubborn", `{}`))
+	h := start(t, m, withTools(tool), paginated)
+	tool.a = h.a
+	turn := h.submit("go")
+	<-tool.started
+	if _, err := h.a.Interrupt(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	evs := h.events(turn.ID())
+	close(tool.release)
+	// Close waits for the tool goroutine, so its late events (if any were
+	// let through) are in the subscription before it closes.
+	if err := h.a.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for ev := range h.sub.C() {
+		if ev.Header().TurnID == turn.ID() {
+			t.Errorf("event %T of turn %s after its TurnAborted", ev, turn.ID())
+		}
+	}
+	if _, ok := evs[len(evs)-1].(*agent.TurnAborted); !ok {
+		t.Fatalf("last event = %T", evs[len(evs)-1])
+	}
+	lines := h.rec.lines()
+	if lines[len(lines)-1] != "event_msg/turn_aborted" {
+		t.Errorf("rollout ends with %s, want turn_aborted: %v", lines[len(lines)-1], lines)
+	}
+}

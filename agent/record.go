@@ -168,6 +168,12 @@ func (a *Agent) warnLocked(turnID, msg string) {
 // legacy event twin instead, and item_completed only for sleep items (as
 // Codex does).
 func (a *Agent) completeItem(turnID string, item TurnItem, startedAt, completedAt time.Time) {
+	a.emitMu.RLock()
+	defer a.emitMu.RUnlock()
+	if !a.turnOpenLocked(turnID) {
+		a.cfg.Logger.Warn("agent: item completed after its turn ended; dropped", "thread", string(a.cfg.ThreadID), "turn", turnID, "item", item.ItemID())
+		return
+	}
 	h := EventHeader{ThreadID: a.cfg.ThreadID, TurnID: turnID}
 	st, ct := startedAt.UnixMilli(), completedAt.UnixMilli()
 	if a.cfg.Recorder != nil {
@@ -203,6 +209,11 @@ func (a *Agent) persistLegacyTwin(item TurnItem) {
 }
 
 func (a *Agent) startItem(turnID string, item TurnItem, at time.Time) {
+	a.emitMu.RLock()
+	defer a.emitMu.RUnlock()
+	if !a.turnOpenLocked(turnID) {
+		return
+	}
 	a.hub.emit(&ItemStarted{EventHeader: EventHeader{ThreadID: a.cfg.ThreadID, TurnID: turnID}, Item: item, StartedAtMs: at.UnixMilli()})
 }
 
@@ -413,4 +424,18 @@ func (a *Agent) noteLocked(it *rollout.ResponseItem) {
 		}
 		a.mailSeen[it.ID] = struct{}{}
 	}
+}
+
+// turnOpenLocked reports whether item events for turnID may still be
+// emitted: the turn has not emitted its terminal event. Events outside a
+// turn ("") always may. Callers hold emitMu.
+func (a *Agent) turnOpenLocked(turnID string) bool {
+	return turnID == "" || turnID == a.openTurn
+}
+
+// setOpenTurn opens or (with "") closes item events of a turn.
+func (a *Agent) setOpenTurn(turnID string) {
+	a.emitMu.Lock()
+	a.openTurn = turnID
+	a.emitMu.Unlock()
 }

@@ -206,6 +206,9 @@ stream:
 			err = &ModelError{Class: ErrStreamClosed}
 		}
 	}
+	if err != nil {
+		cancel() // stop the attempt's tools
+	}
 	a.finishTools(t, runs, err != nil)
 	if err != nil {
 		res.lastMessage = ""

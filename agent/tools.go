@@ -105,23 +105,43 @@ func jsonOrString(s string) json.RawMessage {
 // whose tool has not finished gets the "aborted" output when the turn was
 // interrupted or the attempt failed (cut); otherwise it is waited for.
 func (a *Agent) finishTools(t *turn, runs []*toolRun, cut bool) {
+	// Cancelled tools get a short grace to return (and report their items)
+	// before they are recorded as aborted, like Codex's wait for a task.
+	var grace *time.Timer
+	expired := false
+	waitGrace := func(done <-chan struct{}) bool {
+		if !expired {
+			if grace == nil {
+				grace = time.NewTimer(abortGrace)
+			}
+			select {
+			case <-done:
+				return true
+			case <-grace.C:
+				expired = true
+			}
+		}
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	}
+	defer func() {
+		if grace != nil {
+			grace.Stop()
+		}
+	}()
 	for _, r := range runs {
 		finished := true
 		if cut || t.interrupted() {
-			select {
-			case <-r.done:
-			default:
-				finished = false
-			}
+			finished = waitGrace(r.done)
 		} else {
 			select {
 			case <-r.done:
 			case <-t.ctx.Done():
-				select {
-				case <-r.done:
-				default:
-					finished = false
-				}
+				finished = waitGrace(r.done)
 			}
 		}
 		now := a.cfg.Now()
@@ -174,6 +194,10 @@ func (a *Agent) finishTools(t *turn, runs []*toolRun, cut bool) {
 func ctxErr(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errInterrupted) || errors.Is(err, ErrClosed)
 }
+
+// abortGrace is how long cancelled tools get to return before they are
+// recorded as aborted.
+const abortGrace = 100 * time.Millisecond
 
 // SleepToolName is the name of the built-in sleep tool.
 const SleepToolName = "sleep"

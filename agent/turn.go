@@ -171,6 +171,7 @@ func (t *turn) interrupted() bool { return t.ctx.Err() != nil }
 func (a *Agent) runTurn(t *turn) {
 	t.startedAt = a.cfg.Now()
 	t.seenIDs = make(map[string]struct{})
+	a.setOpenTurn(t.id)
 	h := EventHeader{ThreadID: a.cfg.ThreadID, TurnID: t.id}
 	started := t.startedAt.Unix()
 	a.persistEvent(rollout.TurnStarted{TurnID: t.id, StartedAt: &started})
@@ -193,6 +194,7 @@ func (a *Agent) runTurn(t *turn) {
 		}
 		a.record(t.id, *rollout.NewMessage(rollout.RoleDeveloper, turnAbortedMarker))
 		res.Aborted = AbortInterrupted
+		a.setOpenTurn("")
 		st, ct, dur := t.startedAt.Unix(), end.Unix(), end.Sub(t.startedAt).Milliseconds()
 		a.persistEvent(rollout.TurnAborted{TurnID: t.id, Reason: string(res.Aborted), StartedAt: &st, CompletedAt: &ct, DurationMS: &dur})
 		a.flush(t.id)
@@ -201,6 +203,7 @@ func (a *Agent) runTurn(t *turn) {
 		// Input left pending is recorded before the turn completes.
 		a.recordInputs(t, t.close())
 		res.LastAgentMessage, res.Err = last, terr
+		a.setOpenTurn("")
 		st, ct, dur := t.startedAt.Unix(), end.Unix(), end.Sub(t.startedAt).Milliseconds()
 		ev := rollout.TurnComplete{TurnID: t.id, StartedAt: &st, CompletedAt: &ct, DurationMS: &dur}
 		if last != "" {

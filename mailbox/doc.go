@@ -44,8 +44,10 @@
 // the next run, which skips ids it already holds. Mail is therefore delivered
 // at least once across restarts and exactly once within a run (when each
 // recorded message is acknowledged); the recipient deduplicates across
-// restarts by ID. Call Restore before routing new mail to the inbox, so
-// restored messages keep their place and their sequence numbers.
+// restarts by ID, so record ID as the agent_message item's id (Codex's
+// "amsg_<uuid>"): on resume, mail whose id the rollout already holds was
+// delivered. Call Restore before routing new mail to the inbox, so restored
+// messages keep their place and their sequence numbers.
 //
 // Waiting: Wait(ctx) returns as soon as mail is waiting (at once if some
 // already is), when ctx is done (with its cause), or with ErrClosed. For a

@@ -68,7 +68,10 @@
 // fsync of the directory after creating the file) and must be called
 // before a turn-terminal event is reported. A thread whose history mode is
 // unknown fails closed with [ErrUnsupportedHistoryMode]: its metadata can
-// be read ([ReadMeta]), nothing else.
+// be read ([ReadMeta], [ReadTail]), but [LoadHistory],
+// [ReconstructHistory], [Fork], [ResumeRecorder] and appends refuse it.
+// [Read] itself is the low-level line reader under all of these and does
+// not judge the mode.
 //
 // # Concurrency and ownership
 //

@@ -196,6 +196,9 @@ func decodeValue(val []byte, fv reflect.Value) error {
 // valid UTF-8 without escapes is a copy.
 func decodeString(val []byte) (string, error) {
 	inner := val[1 : len(val)-1]
+	if s, ok := commonString(inner); ok {
+		return s, nil
+	}
 	ascii := true
 	for _, c := range inner {
 		if c == '\\' {
@@ -305,4 +308,64 @@ func (ms *Members) Delete(key string) {
 func isJSONNull(raw json.RawMessage) bool {
 	t := bytes.TrimSpace(raw)
 	return len(t) == 0 || string(t) == "null"
+}
+
+// commonString returns the shared copy of the short strings every line
+// repeats (item, part and event types, roles, phases), so a loaded history
+// does not hold millions of copies of "message" or "input_text".
+func commonString(b []byte) (string, bool) {
+	if len(b) > 24 {
+		return "", false
+	}
+	switch string(b) { // no allocation: the compiler compares in place
+	case ItemMessage:
+		return ItemMessage, true
+	case ItemReasoning:
+		return ItemReasoning, true
+	case ItemFunctionCall:
+		return ItemFunctionCall, true
+	case ItemFunctionCallOutput:
+		return ItemFunctionCallOutput, true
+	case ItemCustomToolCall:
+		return ItemCustomToolCall, true
+	case ItemCustomToolCallOutput:
+		return ItemCustomToolCallOutput, true
+	case ItemAgentMessage:
+		return ItemAgentMessage, true
+	case PartInputText:
+		return PartInputText, true
+	case PartOutputText:
+		return PartOutputText, true
+	case PartSummaryText:
+		return PartSummaryText, true
+	case PartReasoningText:
+		return PartReasoningText, true
+	case PartEncryptedContent:
+		return PartEncryptedContent, true
+	case RoleUser:
+		return RoleUser, true
+	case RoleAssistant:
+		return RoleAssistant, true
+	case RoleDeveloper:
+		return RoleDeveloper, true
+	case PhaseCommentary:
+		return PhaseCommentary, true
+	case PhaseFinalAnswer:
+		return PhaseFinalAnswer, true
+	case "completed":
+		return "completed", true
+	case EventTurnStarted:
+		return EventTurnStarted, true
+	case EventTurnComplete:
+		return EventTurnComplete, true
+	case EventTokenCount:
+		return EventTokenCount, true
+	case EventItemCompleted:
+		return EventItemCompleted, true
+	case EventTurnAborted:
+		return EventTurnAborted, true
+	case "":
+		return "", true
+	}
+	return "", false
 }

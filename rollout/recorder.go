@@ -353,10 +353,13 @@ func (r *Recorder) AppendItems(items ...Item) error {
 			it.Timestamp = r.clock()
 		}
 		if r.pendingMeta {
-			if err := r.encode(Item{Timestamp: it.Timestamp, Payload: r.meta}); err != nil {
+			mi := Item{Timestamp: it.Timestamp, Payload: r.meta}
+			before := len(r.buf)
+			if err := r.encode(mi); err != nil {
 				return rollback(err)
 			}
 			r.pendingMeta = false
+			r.observe(mi, true, len(r.buf)-before)
 		}
 		before := len(r.buf)
 		if err := r.encode(it); err != nil {

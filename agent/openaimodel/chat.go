@@ -56,7 +56,7 @@ func (c *Chat) Stream(ctx context.Context, req *agent.Request) iter.Seq2[agent.S
 func (c *Chat) request(req *agent.Request) openai.ChatCompletionRequest {
 	creq := openai.ChatCompletionRequest{
 		Model:           c.s.model,
-		Messages:        chatMessages(req.Instructions, req.Input, c.s.log),
+		Messages:        chatMessages(req.Instructions, req.Input, c.s.lateSystem, c.s.log),
 		ReasoningEffort: c.s.effort,
 	}
 	if len(req.Tools) > 0 {
@@ -83,6 +83,10 @@ func (c *Chat) run(x *exchange, creq openai.ChatCompletionRequest, yield func(ag
 	cfg := openai.DefaultConfig("") // the exchange sets Authorization
 	cfg.BaseURL = c.s.base
 	cfg.HTTPClient = x
+	// go-openai counts every non-data line (keep-alive comments, event
+	// names) towards this limit between two chunks; a reasoning model
+	// that thinks for minutes behind keep-alives must not trip it.
+	cfg.EmptyMessagesLimit = 1 << 16
 	client := openai.NewClientWithConfig(cfg)
 	stream, err := client.CreateChatCompletionStream(x.ctx, creq)
 	if err != nil {
@@ -151,9 +155,12 @@ func (c *Chat) classify(x *exchange, op string, err error) error {
 	return x.fail(op, err)
 }
 
+// emptyToolOutput stands in for an empty tool output.
+const emptyToolOutput = "(no output)"
+
 // chatMessages maps the instructions and history to chat messages (the
 // lossy mapping documented in the package documentation).
-func chatMessages(instructions string, items []rollout.ResponseItem, log *slog.Logger) []openai.ChatCompletionMessage {
+func chatMessages(instructions string, items []rollout.ResponseItem, lateSystemAsUser bool, log *slog.Logger) []openai.ChatCompletionMessage {
 	var msgs []openai.ChatCompletionMessage
 	if instructions != "" {
 		msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleSystem, Content: instructions})
@@ -163,6 +170,7 @@ func chatMessages(instructions string, items []rollout.ResponseItem, log *slog.L
 	// calls to sit on the assistant message their outputs follow.
 	var asst *openai.ChatCompletionMessage
 	var asstText []string
+	started := false // a non-system message was emitted
 	flush := func() {
 		if asst == nil {
 			return
@@ -170,6 +178,7 @@ func chatMessages(instructions string, items []rollout.ResponseItem, log *slog.L
 		asst.Content = strings.Join(asstText, "\n\n")
 		msgs = append(msgs, *asst)
 		asst, asstText = nil, nil
+		started = true
 	}
 	open := func() {
 		if asst == nil {
@@ -188,7 +197,12 @@ func chatMessages(instructions string, items []rollout.ResponseItem, log *slog.L
 				continue
 			}
 			flush()
-			msgs = append(msgs, inputMessage(it))
+			m := inputMessage(it)
+			if m.Role == openai.ChatMessageRoleSystem && lateSystemAsUser && started {
+				m.Role, m.Content = openai.ChatMessageRoleUser, "[developer]\n"+m.Content
+			}
+			started = started || m.Role != openai.ChatMessageRoleSystem
+			msgs = append(msgs, m)
 		case rollout.ItemReasoning:
 			if t := reasoningText(it); t != "" {
 				open()
@@ -207,14 +221,22 @@ func chatMessages(instructions string, items []rollout.ResponseItem, log *slog.L
 			})
 		case rollout.ItemFunctionCallOutput, rollout.ItemCustomToolCallOutput:
 			flush()
+			out := it.Output.String()
+			if out == "" {
+				// Chat servers require content on tool messages, and
+				// go-openai leaves an empty one out.
+				out = emptyToolOutput
+			}
 			msgs = append(msgs, openai.ChatCompletionMessage{
 				Role:       openai.ChatMessageRoleTool,
 				ToolCallID: it.CallID,
-				Content:    it.Output.String(),
+				Content:    out,
 			})
+			started = true
 		case rollout.ItemAgentMessage:
 			flush()
 			msgs = append(msgs, openai.ChatCompletionMessage{Role: openai.ChatMessageRoleUser, Content: agentMessageText(it)})
+			started = true
 		default:
 			log.Debug("openaimodel: chat: dropping an item chat cannot carry", "type", it.Type)
 		}

@@ -370,3 +370,47 @@ func TestChatUnreachable(t *testing.T) {
 		t.Fatalf("error = %v, want a retryable ErrStreamClosed", err)
 	}
 }
+
+func TestChatLateSystemAndEmptyOutput(t *testing.T) {
+	input := []rollout.ResponseItem{
+		*rollout.NewMessage(rollout.RoleDeveloper, "rules"),
+		*rollout.NewMessage(rollout.RoleUser, "hi"),
+		*rollout.NewFunctionCall("call_1", "noop", "{}"),
+		*rollout.NewFunctionCallOutput("call_1", ""),
+		*rollout.NewMessage(rollout.RoleDeveloper, "<world>changed</world>"),
+	}
+	for _, late := range []bool{false, true} {
+		ts := newTestServer(t, serveSSE(chatSSE(`{"id":"c","choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}`)))
+		cfg := ts.config()
+		cfg.ChatLateSystemAsUser = late
+		req := request()
+		req.Instructions = ""
+		req.Input = input
+		if _, err := collect(t, newChat(t, cfg).Stream(t.Context(), req)); err != nil {
+			t.Fatal(err)
+		}
+		var body map[string]json.RawMessage
+		if err := json.Unmarshal(ts.last(t).Body, &body); err != nil {
+			t.Fatal(err)
+		}
+		last := `{"role":"system","content":"<world>changed</world>"}`
+		if late {
+			last = `{"role":"user","content":"[developer]\n<world>changed</world>"}`
+		}
+		want := `[{"role":"system","content":"rules"},{"role":"user","content":"hi"},` +
+			`{"role":"assistant","tool_calls":[{"id":"call_1","type":"function","function":{"name":"noop","arguments":"{}"}}]},` +
+			`{"role":"tool","content":"(no output)","tool_call_id":"call_1"},` + last + `]`
+		if !jsonEqual(t, body["messages"], []byte(want)) {
+			t.Errorf("ChatLateSystemAsUser=%v: messages =\n%s\nwant\n%s", late, body["messages"], want)
+		}
+	}
+}
+
+func TestChatKeepAliveFlood(t *testing.T) {
+	body := strings.Repeat(": keep-alive\n\n", 1000) + chatSSE(`{"id":"c","choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}`)
+	ts := newTestServer(t, serveSSE(body))
+	evs, err := collect(t, newChat(t, ts.config()).Stream(t.Context(), request()))
+	if err != nil || evs[len(evs)-1].Kind != agent.StreamCompleted {
+		t.Fatalf("Stream = %v, %v, want a completed response", kinds(evs), err)
+	}
+}

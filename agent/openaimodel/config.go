@@ -96,6 +96,12 @@ type Config struct {
 	// servers that reject it; responses then complete without usage. Chat
 	// only.
 	DisableStreamUsage bool
+	// ChatLateSystemAsUser renders developer and system messages that come
+	// after the conversation started (after the first user, assistant or
+	// tool message) as user messages beginning "[developer]\n", for chat
+	// templates that accept a system message only first (Mistral, Gemma).
+	// Zero: they stay system messages. Chat only.
+	ChatLateSystemAsUser bool
 	// MaxEventBytes bounds one server-sent event. Zero:
 	// DefaultMaxEventBytes. Responses only (go-openai reads the chat
 	// stream).
@@ -122,6 +128,7 @@ type settings struct {
 	effort      string
 	summary     string
 	noUsage     bool
+	lateSystem  bool
 	maxEvent    int
 	log         *slog.Logger
 	now         func() time.Time
@@ -140,6 +147,7 @@ func (cfg Config) settings() (*settings, error) {
 		effort:      cfg.ReasoningEffort,
 		summary:     cfg.ReasoningSummary,
 		noUsage:     cfg.DisableStreamUsage,
+		lateSystem:  cfg.ChatLateSystemAsUser,
 		maxEvent:    cfg.MaxEventBytes,
 		log:         cfg.Logger,
 		now:         cfg.Now,

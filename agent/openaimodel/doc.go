@@ -36,7 +36,8 @@
 // ReasoningEffort and ReasoningSummary
 // "" leave the reasoning parameters out. DisableStreamUsage false asks chat
 // servers for usage. MaxEventBytes 0 is DefaultMaxEventBytes. Logger nil
-// discards. Now nil is time.Now.
+// discards. Now nil is time.Now. ChatLateSystemAsUser false keeps every
+// developer and system message a system message.
 //
 // # The Responses adapter
 //
@@ -101,7 +102,10 @@
 //	                                 "\n"; input_image parts become image_url
 //	                                 parts, with their detail)
 //	message developer, system      → system message (text only; most chat
-//	                                 servers do not know "developer")
+//	                                 servers do not know "developer"); with
+//	                                 ChatLateSystemAsUser, one that follows
+//	                                 the first non-system message becomes a
+//	                                 user message "[developer]\n{text}"
 //	message assistant              → assistant message text (phase dropped)
 //	reasoning                      → "<reasoning>\n{summary}\n</reasoning>" in
 //	                                 the assistant message text (the raw
@@ -114,7 +118,8 @@
 //	                                 the raw input (not JSON)
 //	function_call_output,
 //	custom_tool_call_output        → tool message (tool_call_id = call_id;
-//	                                 text parts joined, images dropped)
+//	                                 text parts joined, images dropped; an
+//	                                 empty output is sent as "(no output)")
 //	agent_message                  → user message "[agent message from
 //	                                 {author} to {recipient}]" followed by
 //	                                 each part's text (encrypted_content
