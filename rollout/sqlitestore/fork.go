@@ -103,4 +103,3 @@ func (s *Store) Fork(ctx context.Context, id rollout.ThreadID, opts ForkOptions)
 	sum.t, sum.haveMeta = t, true
 	return s.register(&Writer{s: s, rec: rec, id: newID, sum: sum, indexed: true})
 }
-
