@@ -95,12 +95,17 @@ func (c *Chat) run(x *exchange, creq openai.ChatCompletionRequest, yield func(ag
 	defer stream.Close()
 	var asm chatAssembler
 	for {
-		chunk, err := stream.Recv()
+		raw, err := stream.RecvRaw()
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			return c.classify(x, "reading the event stream", err)
+		}
+		chunk, err := decodeChunk(raw)
+		if err != nil {
+			c.s.log.Warn("openaimodel: malformed chat chunk", "error", err)
+			return err
 		}
 		for _, ev := range asm.add(chunk) {
 			if !yield(ev, nil) {
@@ -118,6 +123,34 @@ func (c *Chat) run(x *exchange, creq openai.ChatCompletionRequest, yield func(ag
 		}
 	}
 	return nil
+}
+
+// decodeChunk decodes one chat completion chunk with go-openai's type,
+// then takes the reasoning text from "reasoning" when the server sends it
+// there rather than in "reasoning_content" (Ollama, OpenRouter and newer
+// vLLM do), which go-openai does not read.
+func decodeChunk(raw []byte) (openai.ChatCompletionStreamResponse, error) {
+	var chunk openai.ChatCompletionStreamResponse
+	if err := json.Unmarshal(raw, &chunk); err != nil {
+		return chunk, malformed("chat.completion.chunk", raw, err)
+	}
+	var alt struct {
+		Choices []struct {
+			Delta struct {
+				Reasoning json.RawMessage `json:"reasoning"`
+			} `json:"delta"`
+		} `json:"choices"`
+	}
+	if json.Unmarshal(raw, &alt) != nil || len(alt.Choices) != len(chunk.Choices) {
+		return chunk, nil
+	}
+	for i, ch := range alt.Choices {
+		var text string
+		if len(ch.Delta.Reasoning) > 0 && json.Unmarshal(ch.Delta.Reasoning, &text) == nil && chunk.Choices[i].Delta.ReasoningContent == "" {
+			chunk.Choices[i].Delta.ReasoningContent = text
+		}
+	}
+	return chunk, nil
 }
 
 // classify turns a go-openai error into a classified one.

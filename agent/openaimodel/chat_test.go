@@ -414,3 +414,23 @@ func TestChatKeepAliveFlood(t *testing.T) {
 		t.Fatalf("Stream = %v, %v, want a completed response", kinds(evs), err)
 	}
 }
+
+func TestChatReasoningMember(t *testing.T) {
+	ts := newTestServer(t, serveSSE(chatSSE(
+		`{"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":"","reasoning":"Think"}}]}`,
+		`{"id":"c","choices":[{"index":0,"delta":{"reasoning":"ing.","reasoning_details":[{"type":"reasoning.text"}]}}]}`,
+		`{"id":"c","choices":[{"index":0,"delta":{"reasoning":{"unexpected":"object"}}}]}`,
+		`{"id":"c","choices":[{"index":0,"delta":{"content":"Done."},"finish_reason":"stop"}]}`,
+	)))
+	evs, err := collect(t, newChat(t, ts.config()).Stream(t.Context(), request()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"output_item_added", "reasoning_content_delta", "reasoning_content_delta", "output_item_done", "output_item_added", "text_delta", "output_item_done", "completed"}
+	if got := kinds(evs); !slices.Equal(got, want) {
+		t.Fatalf("event kinds = %v, want %v", got, want)
+	}
+	if rs := evs[3].Item; rs.Content[0].Text != "Thinking." {
+		t.Errorf("reasoning = %q, want Thinking.", rs.Content[0].Text)
+	}
+}

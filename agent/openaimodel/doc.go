@@ -133,8 +133,9 @@
 // turn on the assistant message their tool messages follow; item ids and
 // passthrough metadata are never sent.
 //
-// Streamed back: reasoning_content deltas (vLLM, DeepSeek, LM Studio)
-// open a reasoning item and stream as StreamReasoningContentDelta (Index
+// Streamed back: reasoning deltas (the reasoning_content member of vLLM,
+// DeepSeek and LM Studio, or the reasoning member of Ollama, OpenRouter
+// and newer vLLM) open a reasoning item and stream as StreamReasoningContentDelta (Index
 // 0); content (and refusal) deltas close it and stream as StreamTextDelta
 // of an assistant message item; tool-call pieces are assembled by index
 // (by id, or by position in their chunk, for servers that send no index)
@@ -207,7 +208,8 @@
 // The tests replay recorded and hand-built event streams from testdata
 // (Codex 0.169 corpus streams, an OpenAI-shaped reasoning and parallel-call
 // stream, chat streams with split tool-call arguments) through httptest
-// servers and check what the servers received. FuzzSSEReader and
-// FuzzResponsesEvent fuzz the decoders of outside input. No test leaves
-// loopback.
+// servers and check what the servers received; agent_test.go runs whole
+// turns of a real agent.Agent over both adapters. FuzzSSEReader,
+// FuzzResponsesEvent and FuzzChatChunks fuzz the decoders of outside
+// input. No test leaves loopback.
 package openaimodel

@@ -176,3 +176,48 @@ func FuzzResponsesEvent(f *testing.F) {
 		}
 	})
 }
+
+// FuzzChatChunks feeds arbitrary chunk data to the chat decoder and
+// assembler: no panic, errors classified, and a finished stream's events
+// well formed.
+func FuzzChatChunks(f *testing.F) {
+	f.Add([]byte(`{"id":"c","choices":[{"index":0,"delta":{"reasoning_content":"r","content":"x","tool_calls":[{"index":0,"id":"a","function":{"name":"f","arguments":"{"}}]}}]}`),
+		[]byte(`{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"function":{"arguments":"}"}},{"id":"b"}]},"finish_reason":"tool_calls"}],"usage":{"prompt_tokens":1}}`))
+	f.Add([]byte(`{"choices":[{"index":0,"delta":{"reasoning":"x"}}]}`), []byte(`{"choices":[{"index":0,"finish_reason":"length"}]}`))
+	f.Fuzz(func(t *testing.T, a, b []byte) {
+		var asm chatAssembler
+		for _, raw := range [][]byte{a, b} {
+			chunk, err := decodeChunk(raw)
+			if err != nil {
+				if !errors.Is(err, ErrMalformedEvent) {
+					t.Fatalf("decodeChunk error = %v, want ErrMalformedEvent", err)
+				}
+				continue
+			}
+			for _, ev := range asm.add(chunk) {
+				if (ev.Kind == agent.StreamItemAdded || ev.Kind == agent.StreamItemDone) && ev.Item == nil {
+					t.Fatalf("item event without item: %+v", ev)
+				}
+			}
+		}
+		evs, err := asm.finish()
+		if err != nil {
+			var me *agent.ModelError
+			if !errors.As(err, &me) {
+				t.Fatalf("finish error = %v, want a *agent.ModelError", err)
+			}
+			return
+		}
+		if len(evs) == 0 || evs[len(evs)-1].Kind != agent.StreamCompleted {
+			t.Fatalf("finish events = %v, want completed last", kinds(evs))
+		}
+		for _, ev := range evs[:len(evs)-1] {
+			if ev.Kind != agent.StreamItemDone || ev.Item == nil {
+				t.Fatalf("finish event %+v, want done items", ev)
+			}
+			if ev.Item.Type == "function_call" && (ev.Item.CallID == "" || ev.Item.Arguments == "") {
+				t.Fatalf("call without id or arguments: %+v", ev.Item)
+			}
+		}
+	})
+}
