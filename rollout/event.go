@@ -213,7 +213,8 @@ func (ThreadRolledBack) EventType() string { return EventThreadRolledBack }
 // Reasoning, CommandExecution, SubAgentActivity, Extension, ...). Item is
 // kept verbatim.
 type ItemCompleted struct {
-	ThreadID      ThreadID        `json:"thread_id,omitempty"`
+	// ThreadID is required by Codex.
+	ThreadID      ThreadID        `json:"thread_id"`
 	TurnID        string          `json:"turn_id"`
 	Item          json.RawMessage `json:"item"`
 	StartedAtMS   *int64          `json:"started_at_ms,omitempty"`

@@ -232,30 +232,60 @@ func (o *ToolOutput) appendJSON(dst []byte) ([]byte, error) {
 	return dst, err
 }
 
+// responseItemRequired lists, per item type, the members Codex requires
+// when it reads the item: they are written even when empty, so an item
+// built here (say a function call output with an empty output) stays
+// readable by Codex.
+var responseItemRequired = map[string][]string{
+	ItemMessage:              {"role", "content"},
+	ItemAgentMessage:         {"author", "recipient", "content"},
+	ItemReasoning:            {"summary"},
+	ItemFunctionCall:         {"name", "arguments", "call_id"},
+	ItemFunctionCallOutput:   {"call_id", "output"},
+	ItemCustomToolCall:       {"call_id", "name", "input"},
+	ItemCustomToolCallOutput: {"call_id", "output"},
+}
+
+func (r *ResponseItem) requires(field string) bool {
+	for _, f := range responseItemRequired[r.Type] {
+		if f == field {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *ResponseItem) appendJSON(dst []byte) ([]byte, error) {
 	w := newObj(dst)
+	str := func(k, v string) { w.str(k, v, !r.requires(k)) }
+	parts := func(k string, ps []ContentPart) {
+		if ps == nil && r.requires(k) {
+			ps = []ContentPart{}
+		}
+		w.parts(k, ps)
+	}
 	w.str("type", r.Type, false)
-	w.str("id", r.ID, true)
-	w.str("role", r.Role, true)
-	w.str("author", r.Author, true)
-	w.str("recipient", r.Recipient, true)
-	w.str("name", r.Name, true)
-	w.str("namespace", r.Namespace, true)
-	w.parts("content", r.Content)
-	w.parts("summary", r.Summary)
-	w.str("encrypted_content", r.EncryptedContent, true)
-	w.str("arguments", r.Arguments, true)
-	w.str("input", r.Input, true)
-	w.str("call_id", r.CallID, true)
-	if !r.Output.IsZero() {
+	str("id", r.ID)
+	str("role", r.Role)
+	str("author", r.Author)
+	str("recipient", r.Recipient)
+	str("name", r.Name)
+	str("namespace", r.Namespace)
+	parts("content", r.Content)
+	parts("summary", r.Summary)
+	str("encrypted_content", r.EncryptedContent)
+	str("arguments", r.Arguments)
+	str("input", r.Input)
+	str("call_id", r.CallID)
+	if !r.Output.IsZero() || r.requires("output") {
 		w.key("output")
 		var err error
 		if w.dst, err = r.Output.appendJSON(w.dst); err != nil && w.err == nil {
 			w.err = err
 		}
 	}
-	w.str("status", r.Status, true)
-	w.str("phase", r.Phase, true)
+	str("status", r.Status)
+	str("phase", r.Phase)
 	w.raw("tools", r.Tools)
 	if r.Passthrough != nil {
 		w.key("internal_chat_message_metadata_passthrough")
@@ -270,7 +300,8 @@ func (r *ResponseItem) appendJSON(dst []byte) ([]byte, error) {
 			if !ok {
 				return false
 			}
-			return !fi.omit || !responseItemFieldZero(r, k)
+			// Written above unless an omitted zero.
+			return !fi.omit || !responseItemFieldZero(r, k) || r.requires(k)
 		})
 	}
 	return w.end()

@@ -3,6 +3,7 @@ package rollout
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"testing"
 )
 
@@ -60,8 +61,14 @@ func TestFastEncoders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := reflectEncode(t, r); !bytes.Equal(got, want) {
+		// Same JSON; the bytes too unless a required member moved from the
+		// kept extras to its field's place.
+		want := reflectEncode(t, r)
+		if !reflect.DeepEqual(jsonValue(t, got), jsonValue(t, want)) {
 			t.Errorf("item %d:\n got %s\nwant %s", i, got, want)
+		}
+		if !bytes.Equal(got, want) && !requiredZero(r) {
+			t.Errorf("item %d bytes differ:\n got %s\nwant %s", i, got, want)
 		}
 		for j := range r.Content {
 			got, _ := r.Content[j].appendJSON(nil)
@@ -78,6 +85,46 @@ func TestFastEncoders(t *testing.T) {
 	}
 	if _, err := (&ResponseItem{Type: "x", Tools: json.RawMessage(`{bad`)}).appendJSON(nil); err == nil {
 		t.Error("appendJSON with invalid raw JSON = nil error")
+	}
+}
+
+// requiredZero reports whether r has a required member at its zero value.
+func requiredZero(r *ResponseItem) bool {
+	for _, f := range responseItemRequired[r.Type] {
+		if responseItemFieldZero(r, f) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestRequiredMembers(t *testing.T) {
+	tests := []struct {
+		item *ResponseItem
+		want string
+	}{
+		{NewFunctionCallOutput("c1", ""), `{"type":"function_call_output","call_id":"c1","output":""}`},
+		{NewFunctionCall("c1", "f", ""), `{"type":"function_call","name":"f","arguments":"","call_id":"c1"}`},
+		{&ResponseItem{Type: ItemMessage, Role: RoleUser}, `{"type":"message","role":"user","content":[]}`},
+		{&ResponseItem{Type: ItemReasoning, ID: "r"}, `{"type":"reasoning","id":"r","summary":[]}`},
+		{&ResponseItem{Type: ItemCustomToolCall, CallID: "c", Name: "exec"}, `{"type":"custom_tool_call","name":"exec","input":"","call_id":"c"}`},
+		{&ResponseItem{Type: ItemAgentMessage, Author: "/root/a", Recipient: "/root"}, `{"type":"agent_message","author":"/root/a","recipient":"/root","content":[]}`},
+		{&ResponseItem{Type: "web_search_call", ID: "w"}, `{"type":"web_search_call","id":"w"}`},
+	}
+	for _, tt := range tests {
+		got, err := json.Marshal(tt.item)
+		if err != nil || string(got) != tt.want {
+			t.Errorf("Marshal(%s) = %s, %v; want %s", tt.item.Type, got, err, tt.want)
+		}
+		// A decoded empty output re-encodes once, in place.
+		var back ResponseItem
+		if err := json.Unmarshal(got, &back); err != nil {
+			t.Fatal(err)
+		}
+		again, _ := json.Marshal(back)
+		if string(again) != tt.want {
+			t.Errorf("re-encode(%s) = %s, want %s", tt.item.Type, again, tt.want)
+		}
 	}
 }
 

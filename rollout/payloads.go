@@ -103,11 +103,13 @@ func (c Compacted) MarshalJSON() ([]byte, error) {
 
 // TurnContext is the per-turn settings record (turn_context line). Only
 // the members the runtime reads are modelled; the rest (approval and
-// sandbox policies, collaboration mode, summary, ...) stay in Extra.
+// sandbox policies, collaboration mode, summary, ...) stay in Extra. Codex
+// requires cwd, model, approval_policy, sandbox_policy and summary to read
+// the line: a writer must set Cwd and Model and put the others in Extra.
 type TurnContext struct {
 	TurnID            string `json:"turn_id,omitempty"`
-	Cwd               string `json:"cwd,omitempty"`
-	Model             string `json:"model,omitempty"`
+	Cwd               string `json:"cwd"`
+	Model             string `json:"model"`
 	CompHash          string `json:"comp_hash,omitempty"`
 	MultiAgentVersion string `json:"multi_agent_version,omitempty"`
 	// MultiAgentMode is kept verbatim: its shape varies across versions.

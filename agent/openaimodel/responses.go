@@ -212,7 +212,9 @@ func (r *Responses) run(x *exchange, body []byte, yield func(agent.StreamEvent, 
 			return x.fail("reading the error response", err)
 		}
 		me := statusError(resp.StatusCode, resp.Header, b, r.s.now())
-		if resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed {
+		if _, isAPIError := decodeAPIError(b); !isAPIError && (resp.StatusCode == http.StatusNotFound || resp.StatusCode == http.StatusMethodNotAllowed) {
+			// A bare 404 is a missing endpoint; an OpenAI error object
+			// (a model or an item not found) says more by itself.
 			me.Message += " (does the server offer the Responses API at " + r.url + "? NewChat speaks Chat Completions)"
 		}
 		return me

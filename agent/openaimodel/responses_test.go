@@ -251,6 +251,8 @@ func TestResponsesHTTPStatus(t *testing.T) {
 		{"403 quota", 403, nil, `{"error":{"message":"Your plan does not include this model.","type":"insufficient_quota","param":null,"code":null}}`, agent.ErrQuotaExceeded, 0},
 		{"404", 404, nil, `{"error":{"message":"The model 'gpt-test' does not exist","type":"invalid_request_error","code":"model_not_found"}}`, agent.ErrInvalidRequest, 0},
 		{"422 plain", 422, nil, `unprocessable`, agent.ErrInvalidRequest, 0},
+		{"404 no endpoint", 404, nil, `404 page not found`, agent.ErrInvalidRequest, 0},
+		{"404 item", 404, nil, `{"error":{"message":"Item with id 'rs_1' not found. Items are not persisted when ` + "`store`" + ` is set to false.","type":"invalid_request_error","param":"input","code":null}}`, agent.ErrInvalidRequest, 0},
 		{"429 header", 429, map[string]string{"Retry-After": "7"}, `{"error":{"message":"Rate limit reached.","type":"requests","code":"rate_limit_exceeded"}}`, agent.ErrRateLimited, 7 * time.Second},
 		{"429 header ms", 429, map[string]string{"Retry-After-Ms": "1500", "Retry-After": "2"}, `{"error":{"message":"slow down","type":"requests","code":"rate_limit_exceeded"}}`, agent.ErrRateLimited, 1500 * time.Millisecond},
 		{"429 date", 429, map[string]string{"Retry-After": now.Add(30 * time.Second).Format(http.TimeFormat)}, `{}`, agent.ErrRateLimited, 30 * time.Second},
@@ -276,6 +278,9 @@ func TestResponsesHTTPStatus(t *testing.T) {
 			}
 			if me.RetryAfter != tt.delay {
 				t.Errorf("RetryAfter = %v, want %v", me.RetryAfter, tt.delay)
+			}
+			if hint := strings.Contains(me.Message, "NewChat"); hint != (tt.name == "404 no endpoint") {
+				t.Errorf("message %q: has the NewChat hint = %v", me.Message, hint)
 			}
 		})
 	}
