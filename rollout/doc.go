@@ -97,4 +97,39 @@
 // testdata/. Fuzz targets cover the line decoder, the file reader and file
 // names. Benchmarks compare the recorder and the loader with plain
 // baselines in the same run.
+//
+// # Cold compression, search and persistence metrics
+//
+// A cold rollout may live as rollout-….jsonl.zst (one zstd stream of the
+// same bytes, same mode and mtime). [CompressFile] turns one plain rollout
+// into that form: compress to a rollout-compress-*.tmp beside it, verify by
+// decompressing and comparing, fsync, then, holding the thread's lock and
+// only if the file is unchanged, link the .zst into place (never
+// clobbering) and remove the plain file. A file whose lock a writer holds
+// is skipped as live, so append and compression never race (the stress
+// test runs thousands of append/compress/materialize cycles). Writers
+// materialize a .zst back to plain before appending ([ResumeRecorder]);
+// [MoveRollout] moves either form for archive and unarchive; paths handed
+// out are always the logical .jsonl.
+//
+// A [Compactor] (owned by the store, opt-in) runs [CompressFile] over
+// archived_sessions/ then sessions/, for files older than ColdAfter, at
+// most two at a time (errgroup.SetLimit). Its Run blocks until done or
+// cancelled and waits for every file in flight. The marker
+// HOME/.tmp/rollout-compression.lock, flock'ed during a run, keeps runs
+// from overlapping and throttles them to one per staleness window; a
+// crashed run's marker is reclaimed once older than the window.
+//
+// [Search] finds a text in the rollouts of a home, plain and compressed,
+// reading each file once (a .zst is stream-decoded and scanned in the same
+// pass that cuts the snippet). Results are keyed by thread id and logical
+// path, newest first, paginated with an opaque cursor; the index joins its
+// metadata on them. [SearchFile] searches one rollout.
+//
+// Metrics go through OpenTelemetry's metric API and are no-ops unless a
+// MeterProvider is given: the compactor's run and file counters and
+// histograms ([MetricCompressionRun], ...), and [PersistenceMetrics], whose
+// per-thread [PersistenceMetrics.Observer] plugs into
+// RecorderConfig.Observer to count bytes per item type before and after
+// the persistence policy, sampled per thread.
 package rollout

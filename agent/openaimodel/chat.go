@@ -58,6 +58,7 @@ func (c *Chat) request(req *agent.Request) openai.ChatCompletionRequest {
 		Model:           c.s.model,
 		Messages:        chatMessages(req.Instructions, req.Input, c.s.lateSystem, c.s.log),
 		ReasoningEffort: c.s.effort,
+		Verbosity:       c.s.verbosity,
 	}
 	if len(req.Tools) > 0 {
 		creq.ToolChoice = "auto"

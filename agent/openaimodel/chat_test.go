@@ -276,6 +276,7 @@ func TestChatRequestMapping(t *testing.T) {
 	ts := newTestServer(t, serveSSE(chatSSE(`{"id":"c","choices":[{"index":0,"delta":{"content":"ok"},"finish_reason":"stop"}]}`)))
 	cfg := ts.config()
 	cfg.ReasoningEffort = "low"
+	cfg.Verbosity = "high"
 	req := request()
 	req.Input = input
 	req.ParallelToolCalls = true
@@ -309,6 +310,7 @@ func TestChatRequestMapping(t *testing.T) {
 		"tool_choice":         `"auto"`,
 		"parallel_tool_calls": `true`,
 		"reasoning_effort":    `"low"`,
+		"verbosity":           `"high"`,
 		"stream_options":      `{"include_usage":true}`,
 		"tools":               `[{"type":"function","function":{"name":"get_weather","description":"Weather.","parameters":{"type":"object","properties":{"city":{"type":"string"}}}}}]`,
 	} {

@@ -92,6 +92,9 @@ type Config struct {
 	// ReasoningSummary is sent as reasoning.summary when not empty
 	// ("auto", "concise", "detailed"). Responses only.
 	ReasoningSummary string
+	// Verbosity is sent as text.verbosity (Responses) or verbosity (Chat)
+	// when not empty: "low", "medium", "high" (GPT-5 models).
+	Verbosity string
 	// DisableStreamUsage leaves out stream_options.include_usage, for
 	// servers that reject it; responses then complete without usage. Chat
 	// only.
@@ -127,6 +130,7 @@ type settings struct {
 	dropIDs     bool
 	effort      string
 	summary     string
+	verbosity   string
 	noUsage     bool
 	lateSystem  bool
 	maxEvent    int
@@ -146,6 +150,7 @@ func (cfg Config) settings() (*settings, error) {
 		dropIDs:     cfg.DropItemIDs,
 		effort:      cfg.ReasoningEffort,
 		summary:     cfg.ReasoningSummary,
+		verbosity:   cfg.Verbosity,
 		noUsage:     cfg.DisableStreamUsage,
 		lateSystem:  cfg.ChatLateSystemAsUser,
 		maxEvent:    cfg.MaxEventBytes,

@@ -28,16 +28,16 @@
 // BaseURL "" is https://api.openai.com/v1. APIKey "" sends no
 // Authorization header. Model is required. HTTPClient nil is a new
 // http.Client with no Timeout over http.DefaultTransport. Organization,
-// Project and Header empty add no headers. RequestTimeout 0 puts no bound on
-// the wait for response headers beyond the caller's context. IdleTimeout 0
-// is DefaultIdleTimeout (five minutes, Codex's stream idle timeout);
-// negative disables it. Passthrough zero is PassthroughAuto (kept for
-// api.openai.com, stripped elsewhere). DropItemIDs false sends item ids.
-// ReasoningEffort and ReasoningSummary
-// "" leave the reasoning parameters out. DisableStreamUsage false asks chat
-// servers for usage. MaxEventBytes 0 is DefaultMaxEventBytes. Logger nil
-// discards. Now nil is time.Now. ChatLateSystemAsUser false keeps every
-// developer and system message a system message.
+// Project and Header empty add no headers. RequestTimeout 0 puts no bound
+// on the wait for response headers beyond the caller's context.
+// IdleTimeout 0 is DefaultIdleTimeout (five minutes, Codex's stream idle
+// timeout); negative disables it. Passthrough zero is PassthroughAuto
+// (kept for api.openai.com, stripped elsewhere). DropItemIDs false sends
+// item ids. ReasoningEffort, ReasoningSummary and Verbosity "" leave those
+// parameters out. DisableStreamUsage false asks chat servers for usage.
+// ChatLateSystemAsUser false keeps every developer and system message a
+// system message. MaxEventBytes 0 is DefaultMaxEventBytes. Logger nil
+// discards. Now nil is time.Now.
 //
 // # The Responses adapter
 //
@@ -52,7 +52,7 @@
 // store:false the encrypted reasoning is how the model keeps its earlier
 // thinking), prompt_cache_key (the thread id, so one thread's requests share
 // a cache prefix) and client_metadata (session_id, thread_id, turn_id,
-// x-codex-window-id, agent_name).
+// x-codex-window-id, agent_name), and text.verbosity when configured.
 //
 // Headers name the request as Codex 0.169 does: session-id, thread-id and
 // x-client-request-id carry the thread id; x-codex-window-id the window id
@@ -90,8 +90,8 @@
 //
 // POST {BaseURL}/chat/completions through go-openai's streaming chat
 // client, with messages, tools (function tools), tool_choice "auto" and
-// parallel_tool_calls (only when there are tools), reasoning_effort (when
-// configured) and stream_options.include_usage (unless
+// parallel_tool_calls (only when there are tools), reasoning_effort and
+// verbosity (when configured) and stream_options.include_usage (unless
 // DisableStreamUsage). Headers are the Responses adapter's.
 //
 // Chat messages cannot carry everything a Responses history holds. The
@@ -135,9 +135,10 @@
 //
 // Streamed back: reasoning deltas (the reasoning_content member of vLLM,
 // DeepSeek and LM Studio, or the reasoning member of Ollama, OpenRouter
-// and newer vLLM) open a reasoning item and stream as StreamReasoningContentDelta (Index
-// 0); content (and refusal) deltas close it and stream as StreamTextDelta
-// of an assistant message item; tool-call pieces are assembled by index
+// and newer vLLM) open a reasoning item and stream as
+// StreamReasoningContentDelta (Index 0; reasoning that follows content is
+// dropped); content (and refusal) deltas close it and stream as
+// StreamTextDelta of an assistant message item; tool-call pieces are assembled by index
 // (by id, or by position in their chunk, for servers that send no index)
 // and reported as function_call items. All items are reported done when
 // the stream finishes: the reasoning item (with a reasoning_text part),

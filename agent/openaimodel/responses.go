@@ -55,12 +55,17 @@ type responsesRequest struct {
 	Stream            bool                   `json:"stream"`
 	Include           []string               `json:"include"`
 	PromptCacheKey    string                 `json:"prompt_cache_key,omitempty"`
+	Text              *textParams            `json:"text,omitempty"`
 	ClientMetadata    map[string]string      `json:"client_metadata,omitempty"`
 }
 
 type reasoningParams struct {
 	Effort  string `json:"effort,omitempty"`
 	Summary string `json:"summary,omitempty"`
+}
+
+type textParams struct {
+	Verbosity string `json:"verbosity,omitempty"`
 }
 
 // functionTool is a Responses API function tool.
@@ -104,6 +109,9 @@ func (r *Responses) requestBody(req *agent.Request) ([]byte, error) {
 	}
 	if r.s.effort != "" || r.s.summary != "" {
 		body.Reasoning = &reasoningParams{Effort: r.s.effort, Summary: r.s.summary}
+	}
+	if r.s.verbosity != "" {
+		body.Text = &textParams{Verbosity: r.s.verbosity}
 	}
 	md := req.Metadata
 	cm := map[string]string{}

@@ -456,6 +456,7 @@ func TestResponsesRequestBody(t *testing.T) {
 			cfg.Project = "proj-1"
 			cfg.Header = http.Header{"X-Extra": {"yes"}}
 			cfg.ReasoningEffort = "medium"
+			cfg.Verbosity = "low"
 			req := request()
 			req.Input = items
 			req.ParallelToolCalls = true
@@ -484,6 +485,7 @@ func TestResponsesRequestBody(t *testing.T) {
 				"include":             `["reasoning.encrypted_content"]`,
 				"prompt_cache_key":    `"01a21136-7d39-7431-8f25-0511c98852d5"`,
 				"reasoning":           `{"effort":"medium"}`,
+				"text":                `{"verbosity":"low"}`,
 				"tools": `[{"type":"function","name":"get_weather","description":"Weather for a city.","strict":false,"parameters":{"type":"object","properties":{"city":{"type":"string"}},"required":["city"],"additionalProperties":false}},` +
 					`{"type":"function","name":"noop","description":"Does nothing.","strict":false,"parameters":{"type":"object","properties":{}}}]`,
 				"client_metadata": `{"session_id":"01a21136-7d39-7431-8f25-0511c98852d5","thread_id":"01a21136-7d39-7431-8f25-0511c98852d5","turn_id":"01a21136-7d91-78f1-ae1c-a86346596790","x-codex-window-id":"01a21136-7d39-7431-8f25-0511c98852d5:0","agent_name":"/root"}`,
@@ -657,7 +659,7 @@ func TestResponsesNilInputAndNoTools(t *testing.T) {
 	if string(body["input"]) != "[]" || string(body["tools"]) != "[]" {
 		t.Errorf("input, tools = %s, %s, want [] and []", body["input"], body["tools"])
 	}
-	for _, k := range []string{"instructions", "client_metadata", "prompt_cache_key", "reasoning"} {
+	for _, k := range []string{"instructions", "client_metadata", "prompt_cache_key", "reasoning", "text"} {
 		if v, ok := body[k]; ok {
 			t.Errorf("body has %s = %s, want it left out", k, v)
 		}

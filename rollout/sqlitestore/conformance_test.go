@@ -127,7 +127,11 @@ func (a adapter) Delete(ctx context.Context, id rollout.ThreadID) ([]rollout.Thr
 }
 
 func (a adapter) Fork(ctx context.Context, id rollout.ThreadID, lastTurns int) (rollout.ThreadID, error) {
-	return "", fmt.Errorf("sqlitestore: fork: %w (waiting for rollout.Fork)", errors.ErrUnsupported)
+	w, err := a.s.Fork(ctx, id, ForkOptions{LastTurns: lastTurns})
+	if err != nil {
+		return "", mapErr(err)
+	}
+	return w.ID(), mapErr(w.Close())
 }
 
 func (a adapter) RecordEdge(ctx context.Context, parent, child rollout.ThreadID, status string) error {

@@ -381,11 +381,34 @@ ON CONFLICT(id) DO UPDATE SET
 	if err != nil {
 		return fmt.Errorf("sqlitestore: upsert %s: %w", t.ID, err)
 	}
-	if t.SourceKind == "subagent" && t.ParentThreadID != "" {
-		if _, err := x.ExecContext(ctx, `INSERT INTO thread_spawn_edges(parent_thread_id, child_thread_id, status)
-VALUES (?, ?, 'open') ON CONFLICT(child_thread_id) DO NOTHING`, string(t.ParentThreadID), string(t.ID)); err != nil {
+	if t.SourceKind == "subagent" && t.ParentThreadID != "" && t.ParentThreadID != t.ID {
+		res, err := x.ExecContext(ctx, `INSERT INTO thread_spawn_edges(parent_thread_id, child_thread_id, status)
+VALUES (?, ?, 'open') ON CONFLICT(child_thread_id) DO NOTHING`, string(t.ParentThreadID), string(t.ID))
+		if err != nil {
 			return fmt.Errorf("sqlitestore: upsert %s: spawn edge: %w", t.ID, err)
 		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			if err := setTreeParent(ctx, x, string(t.ParentThreadID), string(t.ID)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// upsertOne runs upsert in its own transaction (the row, its edge and
+// the tree change together).
+func (ix *Index) upsertOne(ctx context.Context, t Thread) error {
+	tx, err := ix.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: upsert %s: %w", t.ID, err)
+	}
+	defer tx.Rollback()
+	if err := upsert(ctx, tx, t); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlitestore: upsert %s: %w", t.ID, err)
 	}
 	return nil
 }
@@ -406,7 +429,7 @@ func (ix *Index) Upsert(ctx context.Context, t Thread) error {
 	if t.RecencyAt.IsZero() {
 		t.RecencyAt = t.CreatedAt
 	}
-	return upsert(ctx, ix.db, t)
+	return ix.upsertOne(ctx, t)
 }
 
 // TouchRecency advances thread id's recency_at (a turn started) and

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -396,5 +397,67 @@ func TestMoveAsideTakesSidecars(t *testing.T) {
 	}
 	if _, err := moveAside(home, db, now); err == nil {
 		t.Errorf("moveAside with nothing to move = nil error, want one")
+	}
+}
+
+func TestTreeMigrationFromExistingEdges(t *testing.T) {
+	ctx := context.Background()
+	home := t.TempDir()
+	path := filepath.Join(home, DBName)
+	db, err := openPool(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY NOT NULL, name TEXT NOT NULL, applied_at_ms INTEGER NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range migrations[:3] {
+		if err := applyMigration(ctx, db, m, time.Now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := func(n int) rollout.ThreadID { return rollout.ThreadID(fmt.Sprintf("01a21136-0000-7000-8000-%012x", n)) }
+	// 1 -> 2 -> 3, 1 -> 4, and a detached cycle 8 -> 9 -> 8.
+	for _, e := range [][2]int{{1, 2}, {2, 3}, {1, 4}, {8, 9}, {9, 8}} {
+		if _, err := db.Exec(`INSERT INTO thread_spawn_edges VALUES (?, ?, 'open')`, string(id(e[0])), string(id(e[1]))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range []int{1, 2, 3, 4, 8, 9} {
+		if _, err := db.Exec(`INSERT INTO threads(id, rollout_path, created_at_ms, updated_at_ms, recency_at_ms) VALUES (?, '/x', ?, ?, ?)`,
+			string(id(n)), n, n, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+	ix, err := OpenIndex(ctx, Config{Home: home})
+	if err != nil {
+		t.Fatalf("OpenIndex (migrating to 4) = %v", err)
+	}
+	defer ix.Close()
+	cases := []struct {
+		root rollout.ThreadID
+		want []rollout.ThreadID
+	}{
+		{id(1), []rollout.ThreadID{id(2), id(3), id(4)}},
+		{id(2), []rollout.ThreadID{id(3)}},
+		{id(4), nil},
+		// A cycle with no root has no place in a tree: the migration
+		// leaves its members as lone nodes (the time-sorted CTE query
+		// still follows the edges).
+		{id(8), nil},
+	}
+	for _, c := range cases {
+		p, err := ix.Descendants(ctx, c.root, Page{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []rollout.ThreadID
+		for _, th := range p.Threads {
+			got = append(got, th.ID)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(c.want) {
+			t.Errorf("Descendants(%s) after migration = %v, want %v", c.root, got, c.want)
+		}
 	}
 }

@@ -299,6 +299,7 @@ func (ix *Index) deleteRows(ctx context.Context, ids []rollout.ThreadID, paths [
 			`DELETE FROM thread_spawn_edges WHERE child_thread_id = ?1 OR parent_thread_id = ?1`,
 			`DELETE FROM thread_items WHERE thread_id = ?`,
 			`DELETE FROM thread_projection WHERE thread_id = ?`,
+			`DELETE FROM thread_tree WHERE thread_id = ?`,
 		} {
 			if _, err := tx.ExecContext(ctx, q, string(id)); err != nil {
 				return fmt.Errorf("sqlitestore: delete %s: %w", id, err)

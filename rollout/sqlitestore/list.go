@@ -20,10 +20,16 @@ const (
 	SortCreated SortKey = "created"
 	SortUpdated SortKey = "updated"
 	SortRecency SortKey = "recency"
+	// SortTree is the order of Descendants by default: depth first, each
+	// parent before its children, siblings in spawn order. It is not a
+	// List order.
+	SortTree SortKey = "tree"
 )
 
 func (k SortKey) column() (string, error) {
 	switch k {
+	case SortTree:
+		return "", fmt.Errorf("%w: sort %q is only for Descendants", ErrInvalidRequest, k)
 	case "", SortCreated:
 		return "created_at_ms", nil
 	case SortUpdated:
@@ -127,6 +133,12 @@ func decodeCursor(s string, want SortKey) (cursor, error) {
 	if c.ms, err = strconv.ParseInt(parts[2], 10, 64); err != nil {
 		return cursor{}, fmt.Errorf("%w %q: bad time", ErrInvalidCursor, s)
 	}
+	if c.sort == SortTree {
+		if c.id == "" || len(c.id)%nodeWidth != 0 || strings.Trim(c.id, "0123456789abcdef") != "" {
+			return cursor{}, fmt.Errorf("%w %q: bad tree position", ErrInvalidCursor, s)
+		}
+		return c, nil
+	}
 	if _, err := rollout.ParseThreadID(c.id); err != nil {
 		return cursor{}, fmt.Errorf("%w %q: bad thread id", ErrInvalidCursor, s)
 	}
@@ -198,7 +210,8 @@ func (ix *Index) run(ctx context.Context, q query, page Page) (ThreadPage, error
 		if err != nil {
 			return ThreadPage{}, err
 		}
-		q.and("(t."+col+" < ? OR (t."+col+" = ? AND t.id < ?))", c.ms, c.ms, c.id)
+		// A row value, so SQLite bounds the index range (an OR would not).
+		q.and("(t."+col+", t.id) < (?, ?)", c.ms, c.id)
 	}
 	var sb strings.Builder
 	sb.WriteString(q.with)
@@ -287,10 +300,17 @@ func (ix *Index) Children(ctx context.Context, id rollout.ThreadID, page Page) (
 
 // Descendants returns one page of all descendants of thread id at any
 // depth (spawn edges of any status, archived or not), each with its
-// immediate parent. Cyclic edges terminate.
+// immediate parent. With Page.Sort "" or SortTree they come in tree order
+// (depth first, parents before children) from the materialized tree: a
+// page costs O(page) however large the subtree. With a time sort they
+// come newest first from a recursive CTE over the edge index, which costs
+// O(subtree) per page. Cyclic edges terminate.
 func (ix *Index) Descendants(ctx context.Context, id rollout.ThreadID, page Page) (ThreadPage, error) {
 	if err := checkID(id); err != nil {
 		return ThreadPage{}, err
+	}
+	if page.Sort == "" || page.Sort == SortTree {
+		return ix.descendantsInTree(ctx, id, page)
 	}
 	q := query{with: subtreeCTE, args: []any{string(id)},
 		from: `sub CROSS JOIN threads t ON t.id = sub.child LEFT JOIN thread_spawn_edges e ON e.child_thread_id = t.id`}
@@ -324,9 +344,20 @@ func (ix *Index) RecordEdge(ctx context.Context, parent, child rollout.ThreadID,
 	if status == "" {
 		return fmt.Errorf("%w: empty edge status", ErrInvalidRequest)
 	}
-	if _, err := ix.db.ExecContext(ctx, `INSERT INTO thread_spawn_edges(parent_thread_id, child_thread_id, status) VALUES (?,?,?)
+	tx, err := ix.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlitestore: record edge %s -> %s: %w", parent, child, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO thread_spawn_edges(parent_thread_id, child_thread_id, status) VALUES (?,?,?)
 ON CONFLICT(child_thread_id) DO UPDATE SET parent_thread_id = excluded.parent_thread_id, status = excluded.status`,
 		string(parent), string(child), status); err != nil {
+		return fmt.Errorf("sqlitestore: record edge %s -> %s: %w", parent, child, err)
+	}
+	if err := setTreeParent(ctx, tx, string(parent), string(child)); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlitestore: record edge %s -> %s: %w", parent, child, err)
 	}
 	return nil

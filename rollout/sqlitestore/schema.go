@@ -81,4 +81,27 @@ CREATE TABLE pending_file_deletes (
     path TEXT PRIMARY KEY NOT NULL
 );
 `},
+	// thread_tree materializes each thread's chain of ancestors along the
+	// spawn edges as a path of fixed-width node numbers, so that a
+	// subtree is one index range: descendant pages cost O(page), not
+	// O(subtree) as a recursive CTE does.
+	{4, "materialized spawn tree", `
+CREATE TABLE thread_tree (
+    node      INTEGER PRIMARY KEY,
+    thread_id TEXT NOT NULL UNIQUE,
+    path      TEXT NOT NULL
+);
+CREATE INDEX idx_thread_tree_path ON thread_tree(path);
+INSERT INTO thread_tree(thread_id, path)
+  SELECT id, '' FROM (SELECT parent_thread_id AS id FROM thread_spawn_edges UNION SELECT child_thread_id FROM thread_spawn_edges);
+WITH RECURSIVE p(thread_id, path) AS (
+  SELECT t.thread_id, printf('%08x', t.node) FROM thread_tree t
+   WHERE t.thread_id NOT IN (SELECT child_thread_id FROM thread_spawn_edges)
+  UNION
+  SELECT e.child_thread_id, p.path || printf('%08x', c.node)
+    FROM p JOIN thread_spawn_edges e ON e.parent_thread_id = p.thread_id
+    JOIN thread_tree c ON c.thread_id = e.child_thread_id
+)
+UPDATE thread_tree SET path = coalesce((SELECT path FROM p WHERE p.thread_id = thread_tree.thread_id), printf('%08x', node));
+`},
 }

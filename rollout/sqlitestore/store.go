@@ -155,11 +155,13 @@ type ThreadData struct {
 	Thread Thread
 	// Items are the rollout's items in file order (undecodable lines are
 	// skipped and counted in CorruptLines).
-	Items        []rollout.Item
+	Items []rollout.Item
+	// Turns is the history as turns (rollout.Turns over Items).
+	Turns        []rollout.Turn
 	CorruptLines int
 }
 
-// Read returns thread id's row and items. A thread whose history mode
+// Read returns thread id's row, items and turns. A thread whose history mode
 // this build does not know fails with rollout.ErrUnsupportedHistoryMode
 // (its row stays readable with Get).
 func (s *Store) Read(ctx context.Context, id rollout.ThreadID) (ThreadData, error) {
@@ -202,6 +204,7 @@ func (s *Store) Read(ctx context.Context, id rollout.ThreadID) (ThreadData, erro
 		return ThreadData{}, err
 	}
 	d.Thread = row
+	d.Turns = rollout.Turns(d.Items)
 	return d, nil
 }
 
@@ -215,7 +218,7 @@ func (s *Store) indexFile(ctx context.Context, phys string) (Thread, error) {
 	if err != nil {
 		return Thread{}, err
 	}
-	if err := upsert(ctx, s.ix.db, t); err != nil {
+	if err := s.ix.upsertOne(ctx, t); err != nil {
 		return Thread{}, err
 	}
 	return s.ix.Get(ctx, t.ID)

@@ -219,7 +219,7 @@ func (w *Writer) sync(ctx context.Context) error {
 			t.RecencyAt = t.CreatedAt
 		}
 	}
-	if err := upsert(ctx, ix.db, t); err != nil {
+	if err := ix.upsertOne(ctx, t); err != nil {
 		return err
 	}
 	w.sum.t.RecencyAt, w.sum.t.UpdatedAt = t.RecencyAt, t.UpdatedAt

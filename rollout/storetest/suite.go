@@ -586,17 +586,30 @@ func testTree(t *testing.T, s Store) {
 	ctx := context.Background()
 	root, a, b, c, d := tree(t, s)
 	parents := map[rollout.ThreadID]rollout.ThreadID{a: root, b: root, c: a, d: c}
-	for _, limit := range []int{1, 2, 10} {
-		desc := pages(t, "Descendants", limit, func(p Page) (ThreadPage, error) { return s.Descendants(ctx, root, p) })
-		if got, want := sorted(ids(desc)), sorted([]rollout.ThreadID{a, b, c, d}); !slices.Equal(got, want) {
-			t.Errorf("Descendants(root, limit %d) = %v, want %v", limit, got, want)
-		}
-		for i, th := range desc {
-			if th.ParentThreadID != parents[th.ID] {
-				t.Errorf("Descendants: %s parent = %s, want %s", th.ID, th.ParentThreadID, parents[th.ID])
+	// The default order is the tree's: every parent before its children.
+	// A time sort gives newest first.
+	for _, k := range []Sort{"", SortCreated, SortRecency} {
+		for _, limit := range []int{1, 2, 10} {
+			desc := pages(t, "Descendants", limit, func(p Page) (ThreadPage, error) { p.Sort = k; return s.Descendants(ctx, root, p) })
+			if got, want := sorted(ids(desc)), sorted([]rollout.ThreadID{a, b, c, d}); !slices.Equal(got, want) {
+				t.Errorf("Descendants(root, sort %q, limit %d) = %v, want %v", k, limit, got, want)
 			}
-			if i > 0 && !newestFirst(desc[i-1], th, SortCreated) {
-				t.Errorf("Descendants not newest first at %d", i)
+			pos := map[rollout.ThreadID]int{root: -1}
+			for i, th := range desc {
+				pos[th.ID] = i
+				if th.ParentThreadID != parents[th.ID] {
+					t.Errorf("Descendants: %s parent = %s, want %s", th.ID, th.ParentThreadID, parents[th.ID])
+				}
+				if k != "" && i > 0 && !newestFirst(desc[i-1], th, k) {
+					t.Errorf("Descendants(sort %q) not newest first at %d", k, i)
+				}
+			}
+			if k == "" {
+				for _, th := range desc {
+					if p, ok := pos[th.ParentThreadID]; !ok || p >= pos[th.ID] {
+						t.Errorf("Descendants(tree order) = %v: %s before its parent %s", ids(desc), th.ID, th.ParentThreadID)
+					}
+				}
 			}
 		}
 	}
@@ -633,9 +646,25 @@ func testCycle(t *testing.T, s Store) {
 	if err := s.RecordEdge(ctx, d, root, "open"); err != nil {
 		t.Fatal(err)
 	}
-	desc := pages(t, "Descendants(cyclic)", 2, func(p Page) (ThreadPage, error) { return s.Descendants(ctx, root, p) })
-	if got, want := sorted(ids(desc)), sorted([]rollout.ThreadID{a, b, c, d}); !slices.Equal(got, want) {
-		t.Errorf("Descendants(root) with a cycle = %v, want %v", got, want)
+	for _, k := range []Sort{"", SortUpdated} {
+		desc := pages(t, "Descendants(cyclic)", 2, func(p Page) (ThreadPage, error) { p.Sort = k; return s.Descendants(ctx, root, p) })
+		if got, want := sorted(ids(desc)), sorted([]rollout.ThreadID{a, b, c, d}); !slices.Equal(got, want) {
+			t.Errorf("Descendants(root, sort %q) with a cycle = %v, want %v", k, got, want)
+		}
+	}
+	// Re-parenting moves a whole subtree.
+	if err := s.RecordEdge(ctx, b, c, "open"); err != nil {
+		t.Fatal(err)
+	}
+	under := pages(t, "Descendants(b)", 1, func(p Page) (ThreadPage, error) { return s.Descendants(ctx, b, p) })
+	if got, want := sorted(ids(under)), sorted([]rollout.ThreadID{c, d}); !slices.Equal(got, want) {
+		t.Errorf("Descendants(b) after moving c under b = %v, want %v", got, want)
+	}
+	if left, err := s.Descendants(ctx, a, Page{}); err != nil || len(left.Threads) != 0 {
+		t.Errorf("Descendants(a) after moving c away = %v, %v; want none", ids(left.Threads), err)
+	}
+	if err := s.RecordEdge(ctx, a, c, "open"); err != nil {
+		t.Fatal(err)
 	}
 	edges, err := s.SpawnDescendants(ctx, root, "")
 	if err != nil || len(edges) != 4 {
@@ -912,8 +941,13 @@ func testFork(t *testing.T, s Store) {
 	if th.ForkedFromID != src || full == src {
 		t.Errorf("fork ForkedFromID = %s (id %s), want %s", th.ForkedFromID, full, src)
 	}
-	if len(items) != len(srcItems) {
-		t.Errorf("full fork has %d items, want %d", len(items), len(srcItems))
+	// The fork's own session_meta, then every line of the source (its
+	// session_meta included, as Codex copies it).
+	if len(items) != len(srcItems)+1 {
+		t.Errorf("full fork has %d items, want %d", len(items), len(srcItems)+1)
+	}
+	if m, ok := items[0].Payload.(*rollout.SessionMeta); !ok || m.ID != full || m.ForkedFromID != src {
+		t.Errorf("full fork starts with %v, want its own session_meta forked from %s", items[0].Payload, src)
 	}
 	if th.Preview != "one" {
 		t.Errorf("full fork Preview = %q, want %q", th.Preview, "one")
