@@ -66,12 +66,20 @@ type Agent struct {
 	specsSrc   *capability.Set
 	specs      []capability.Spec
 
+	// emitMu orders item events against a turn's terminal event: item
+	// events hold it shared and check openTurn; the turn's end takes it
+	// exclusively to clear openTurn, so no item event of a turn follows its
+	// terminal event (a tool that outlives its turn has its events dropped).
+	emitMu   sync.RWMutex
+	openTurn string
+
 	// mu guards the thread's history and rollout writes; they happen on the
 	// turn goroutine and on tool goroutines.
 	mu          sync.Mutex
 	history     []rollout.ResponseItem
 	pairs       pairing             // call/output balance of history
 	sealed      int                 // agent messages with sealed content in history
+	mailSeen    map[string]struct{} // ids of the agent messages in history
 	openWarned  map[string]struct{} // sealed mail reported unopenable (turn goroutine)
 	scratch     []rollout.Item
 	window      int
@@ -97,9 +105,7 @@ func New(cfg Config) (*Agent, error) {
 	a.hub.buffer = cfg.EventBuffer
 	for i := range a.history {
 		a.pairs.add(&a.history[i])
-		if isSealedMail(&a.history[i]) {
-			a.sealed++
-		}
+		a.noteLocked(&a.history[i])
 	}
 	a.cfg.History = nil
 	if !cfg.DisableSleep {
@@ -266,6 +272,26 @@ func (a *Agent) Steer(ctx context.Context, expectedTurnID, text string) (*Turn, 
 		return nil, err
 	}
 	return h, serr
+}
+
+// Inject adds model-visible items (developer notes, context) to the thread
+// without starting a turn: into the running turn's pending input (they
+// reach the model at its next step), or, when the agent is idle, straight
+// into the history (also when the running turn is already finishing).
+// Items without ids get one.
+func (a *Agent) Inject(ctx context.Context, items ...rollout.ResponseItem) error {
+	if len(items) == 0 {
+		return nil
+	}
+	items = slices.Clone(items)
+	return a.do(ctx, func() {
+		if a.active != nil && a.active.inject(items) {
+			return
+		}
+		for _, it := range items {
+			a.record("", it)
+		}
+	})
 }
 
 // Interrupt aborts the active turn (TurnAborted{interrupted}) and waits

@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -192,5 +193,37 @@ func TestNewConfigErrors(t *testing.T) {
 		if _, err := agent.New(cfg); err == nil {
 			t.Errorf("New(%+v) = nil error", cfg)
 		}
+	}
+}
+
+// Run returns the cause of its context, aborting the active turn.
+func TestRunContextCancel(t *testing.T) {
+	started := make(chan string, 1)
+	m := modeltest.New(t, modeltest.Call("long", `{}`))
+	a, err := agent.New(agent.Config{ThreadID: testThread, Model: m, Tools: []capability.Tool{blockingTool("long", started, nil)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cause := errors.New("shutting down")
+	ctx, cancel := context.WithCancelCause(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- a.Run(ctx) }()
+	turn, err := a.Submit(context.Background(), "go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	cancel(cause)
+	if err := <-errc; !errors.Is(err, cause) {
+		t.Errorf("Run = %v, want the context's cause", err)
+	}
+	if res, _ := turn.Wait(context.Background()); res.Aborted != agent.AbortInterrupted {
+		t.Errorf("turn = %+v, want aborted", res)
+	}
+	if err := a.Close(); err != nil {
+		t.Errorf("Close after Run returned = %v", err)
+	}
+	if err := a.Run(context.Background()); !errors.Is(err, agent.ErrRunning) {
+		t.Errorf("second Run = %v, want ErrRunning", err)
 	}
 }

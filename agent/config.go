@@ -94,6 +94,11 @@ type Config struct {
 	Model Model
 	// ModelName is recorded in turn_context lines. Zero: "".
 	ModelName string
+	// TurnContext is the template of each turn's turn_context record (cwd,
+	// model, comp_hash, multi-agent mode, ...); the agent sets its turn id.
+	// Zero: a record with the turn id and ModelName only. The agent does not
+	// modify it.
+	TurnContext *rollout.TurnContext
 	// Instructions are the base instructions of every request.
 	Instructions string
 	// Tools are the agent's tools, advertised at every step in this order

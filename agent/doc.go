@@ -30,7 +30,10 @@
 // that turn; Steer does the same but fails with ErrNoActiveTurn or
 // ErrTurnMismatch. Mail with trigger_turn starts a turn at an idle agent;
 // other mail waits. Starting a turn takes the queued mail into the turn's
-// pending input.
+// pending input. Inject adds model-visible items (developer notes) without
+// starting a turn: into the running turn like steered input, or straight
+// into the history when idle. Each turn persists a turn_context record built
+// from Config.TurnContext.
 //
 // Each step captures a Step from the StepProvider (the tools advertised,
 // which are the tools its calls run against; the seam for per-step
@@ -51,8 +54,9 @@
 // each retry announced by a StreamError event. A fatal error, or retries
 // exhausted, ends the turn with TurnComplete.Error; the thread stays usable.
 //
-// Interrupt cancels the turn: tools that have not finished get the output
-// "aborted by user after N.Ns", a <turn_aborted> developer message is
+// Interrupt cancels the turn: tools get 100 ms to return, those that have
+// not finished by then get the output "aborted by user after N.Ns" (and
+// item events they report later are dropped), a <turn_aborted> developer message is
 // recorded, unrecorded steers are dropped and taken mail goes back to the
 // inbox, the rollout is flushed, then TurnAborted is emitted. Every turn
 // emits TurnStarted first and exactly one TurnComplete or TurnAborted last,

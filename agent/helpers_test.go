@@ -129,6 +129,9 @@ func start(t *testing.T, model *modeltest.Model, opts ...option) *harness {
 	for _, o := range opts {
 		o(&cfg)
 	}
+	if cfg.Model == agent.Model((*modeltest.Model)(nil)) {
+		t.Fatal("start: no model")
+	}
 	a, err := agent.New(cfg)
 	if err != nil {
 		t.Fatal(err)

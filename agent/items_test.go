@@ -65,3 +65,28 @@ func TestDecodeTurnItemUnknown(t *testing.T) {
 		t.Errorf("DecodeTurnItem({) = %v, want a syntax error", err)
 	}
 }
+
+func FuzzDecodeTurnItem(f *testing.F) {
+	for _, seed := range []string{
+		`{"type":"UserMessage","id":"u","content":[{"type":"text","text":"hi","text_elements":[]}]}`,
+		`{"type":"Extension","kind":"clock.sleep","id":"c","durationMs":150}`,
+		`{"type":"CommandExecution","id":"c","command":["a"],"cwd":"/","status":"completed","exit_code":0}`,
+		`{"type":"AgentMessage","content":null}`, `[]`, `{"type":7}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		item, err := DecodeTurnItem(data)
+		if err != nil {
+			return
+		}
+		out, err := json.Marshal(item)
+		if err != nil {
+			t.Fatalf("Marshal(DecodeTurnItem(%q)) = %v", data, err)
+		}
+		again, err := DecodeTurnItem(out)
+		if err != nil || again.ItemKind() != item.ItemKind() || again.ItemID() != item.ItemID() {
+			t.Fatalf("round trip of %q: %v %v", data, again, err)
+		}
+	})
+}

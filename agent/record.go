@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/troupe-run/troupe/mailbox"
@@ -68,15 +69,15 @@ func (a *Agent) record(turnID string, item rollout.ResponseItem) rollout.Respons
 	a.mu.Lock()
 	a.history = append(a.history, item)
 	a.pairs.add(&item)
-	if isSealedMail(&item) {
-		a.sealed++
-	}
+	a.noteLocked(&item)
 	a.tokensSince += int64(approxBytes(&item) / 4)
 	a.persistLocked(&item)
-	a.mu.Unlock()
+	// Emitted under the lock so subscribers see items in history order even
+	// when tools record concurrently (emit never blocks).
 	if a.hub.active() {
 		a.hub.emit(&RawResponseItem{EventHeader: EventHeader{ThreadID: a.cfg.ThreadID, TurnID: turnID}, Item: item})
 	}
+	a.mu.Unlock()
 	return item
 }
 
@@ -167,6 +168,12 @@ func (a *Agent) warnLocked(turnID, msg string) {
 // legacy event twin instead, and item_completed only for sleep items (as
 // Codex does).
 func (a *Agent) completeItem(turnID string, item TurnItem, startedAt, completedAt time.Time) {
+	a.emitMu.RLock()
+	defer a.emitMu.RUnlock()
+	if !a.turnOpenLocked(turnID) {
+		a.cfg.Logger.Warn("agent: item completed after its turn ended; dropped", "thread", string(a.cfg.ThreadID), "turn", turnID, "item", item.ItemID())
+		return
+	}
 	h := EventHeader{ThreadID: a.cfg.ThreadID, TurnID: turnID}
 	st, ct := startedAt.UnixMilli(), completedAt.UnixMilli()
 	if a.cfg.Recorder != nil {
@@ -202,6 +209,11 @@ func (a *Agent) persistLegacyTwin(item TurnItem) {
 }
 
 func (a *Agent) startItem(turnID string, item TurnItem, at time.Time) {
+	a.emitMu.RLock()
+	defer a.emitMu.RUnlock()
+	if !a.turnOpenLocked(turnID) {
+		return
+	}
 	a.hub.emit(&ItemStarted{EventHeader: EventHeader{ThreadID: a.cfg.ThreadID, TurnID: turnID}, Item: item, StartedAtMs: at.UnixMilli()})
 }
 
@@ -216,7 +228,22 @@ func (a *Agent) recordUserText(turnID, text string) {
 
 // recordMail records a delivered message: the inter_agent_communication_metadata
 // line, then the agent_message item.
+//
+// The item id is "amsg_" + the message id, so a message redelivered after a
+// crash between recording and acknowledging it (the inbox restored from
+// Unacked) is recognized and not recorded twice.
 func (a *Agent) recordMail(turnID string, m *mailbox.Message) {
+	id := ""
+	if m.ID != "" {
+		id = "amsg_" + m.ID
+		a.mu.Lock()
+		_, dup := a.mailSeen[id]
+		a.mu.Unlock()
+		if dup {
+			a.warn(turnID, fmt.Sprintf("mail %s from %s was already delivered; not recorded again", m.ID, m.Author))
+			return
+		}
+	}
 	content := make([]rollout.ContentPart, len(m.Content))
 	for i, p := range m.Content {
 		switch p.Type {
@@ -229,6 +256,7 @@ func (a *Agent) recordMail(turnID string, m *mailbox.Message) {
 	a.persist(&rollout.InterAgentMetadata{TriggerTurn: m.TriggerTurn})
 	a.record(turnID, rollout.ResponseItem{
 		Type:      rollout.ItemAgentMessage,
+		ID:        id,
 		Author:    m.Author,
 		Recipient: m.Recipient,
 		Content:   content,
@@ -380,4 +408,34 @@ func (a *Agent) openSealed(turnID string, input []rollout.ResponseItem) []rollou
 		it.Content = content
 	}
 	return input
+}
+
+// noteLocked updates the indexes kept over the history for a new item.
+func (a *Agent) noteLocked(it *rollout.ResponseItem) {
+	if it.Type != rollout.ItemAgentMessage {
+		return
+	}
+	if isSealedMail(it) {
+		a.sealed++
+	}
+	if strings.HasPrefix(it.ID, "amsg_") {
+		if a.mailSeen == nil {
+			a.mailSeen = make(map[string]struct{})
+		}
+		a.mailSeen[it.ID] = struct{}{}
+	}
+}
+
+// turnOpenLocked reports whether item events for turnID may still be
+// emitted: the turn has not emitted its terminal event. Events outside a
+// turn ("") always may. Callers hold emitMu.
+func (a *Agent) turnOpenLocked(turnID string) bool {
+	return turnID == "" || turnID == a.openTurn
+}
+
+// setOpenTurn opens or (with "") closes item events of a turn.
+func (a *Agent) setOpenTurn(turnID string) {
+	a.emitMu.Lock()
+	a.openTurn = turnID
+	a.emitMu.Unlock()
 }

@@ -94,7 +94,8 @@ type streaming struct {
 type toolRun struct {
 	call      rollout.ResponseItem
 	tool      capability.Tool
-	reported  bool // the tool reports its own items (no DynamicToolCall)
+	reported  bool              // no DynamicToolCall item: the tool reports its own, or shell
+	shell     *CommandExecution // the item of a shell call
 	startedAt time.Time
 	done      chan struct{}
 	out       capability.Output
@@ -204,6 +205,9 @@ stream:
 		} else {
 			err = &ModelError{Class: ErrStreamClosed}
 		}
+	}
+	if err != nil {
+		cancel() // stop the attempt's tools
 	}
 	a.finishTools(t, runs, err != nil)
 	if err != nil {

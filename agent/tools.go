@@ -53,6 +53,13 @@ func (a *Agent) startTool(ctx context.Context, t *turn, tools *capability.Set, c
 			r.reported = true
 		}
 	}
+	if sh, isShell := r.tool.(*capability.Shell); isShell {
+		if argv, dir, valid := sh.ShellCommand([]byte(args)); valid {
+			r.shell = &CommandExecution{ID: call.CallID, Command: argv, Cwd: dir, Status: StatusInProgress}
+			r.reported = true
+			a.startItem(t.id, &CommandExecution{ID: call.CallID, Command: argv, Cwd: dir, Status: StatusInProgress}, r.startedAt)
+		}
+	}
 	if !r.reported {
 		a.startItem(t.id, &DynamicToolCall{ID: call.CallID, Tool: call.Name, Arguments: jsonOrString(args), Status: StatusInProgress}, r.startedAt)
 	}
@@ -98,32 +105,57 @@ func jsonOrString(s string) json.RawMessage {
 // whose tool has not finished gets the "aborted" output when the turn was
 // interrupted or the attempt failed (cut); otherwise it is waited for.
 func (a *Agent) finishTools(t *turn, runs []*toolRun, cut bool) {
+	// Cancelled tools get a short grace to return (and report their items)
+	// before they are recorded as aborted, like Codex's wait for a task.
+	var grace *time.Timer
+	expired := false
+	waitGrace := func(done <-chan struct{}) bool {
+		if !expired {
+			if grace == nil {
+				grace = time.NewTimer(abortGrace)
+			}
+			select {
+			case <-done:
+				return true
+			case <-grace.C:
+				expired = true
+			}
+		}
+		select {
+		case <-done:
+			return true
+		default:
+			return false
+		}
+	}
+	defer func() {
+		if grace != nil {
+			grace.Stop()
+		}
+	}()
 	for _, r := range runs {
 		finished := true
 		if cut || t.interrupted() {
-			select {
-			case <-r.done:
-			default:
-				finished = false
-			}
+			finished = waitGrace(r.done)
 		} else {
 			select {
 			case <-r.done:
 			case <-t.ctx.Done():
-				select {
-				case <-r.done:
-				default:
-					finished = false
-				}
+				finished = waitGrace(r.done)
 			}
 		}
 		now := a.cfg.Now()
+		aborted := abortedOutput(now.Sub(r.startedAt))
+		if !t.interrupted() {
+			// Cut because the response stream failed, not by the user.
+			aborted = fmt.Sprintf("aborted after %.1fs: the model's response failed before the call finished", now.Sub(r.startedAt).Seconds())
+		}
 		var out capability.Output
 		switch {
 		case !finished:
-			out = capability.Output{Text: abortedOutput(now.Sub(r.startedAt)), IsError: true}
+			out = capability.Output{Text: aborted, IsError: true}
 		case r.err != nil && (t.interrupted() || ctxErr(r.err)):
-			out = capability.Output{Text: abortedOutput(now.Sub(r.startedAt)), IsError: true}
+			out = capability.Output{Text: aborted, IsError: true}
 		case r.err != nil:
 			out = capability.ErrorOutput("tool %q failed: %v", r.call.Name, r.err)
 		default:
@@ -131,6 +163,20 @@ func (a *Agent) finishTools(t *turn, runs []*toolRun, cut bool) {
 		}
 		outType, _ := isCall(&r.call)
 		a.record(t.id, rollout.ResponseItem{Type: outType, CallID: r.call.CallID, Output: rollout.ToolOutput{Text: out.Text}})
+		if r.shell != nil {
+			item := r.shell
+			item.Status, item.DurationMs = StatusFailed, now.Sub(r.startedAt).Milliseconds()
+			if d, ok := out.Detail.(*capability.ShellResult); ok {
+				code := d.ExitCode
+				item.ExitCode, item.AggregatedOutput, item.DurationMs = &code, d.Output, d.Duration.Milliseconds()
+				if code == 0 && !d.TimedOut {
+					item.Status = StatusCompleted
+				}
+			} else {
+				item.AggregatedOutput = out.Text
+			}
+			a.completeItem(t.id, item, r.startedAt, now)
+		}
 		if !r.reported {
 			status, ok := StatusCompleted, !out.IsError
 			if out.IsError {
@@ -148,6 +194,10 @@ func (a *Agent) finishTools(t *turn, runs []*toolRun, cut bool) {
 func ctxErr(err error) bool {
 	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, errInterrupted) || errors.Is(err, ErrClosed)
 }
+
+// abortGrace is how long cancelled tools get to return before they are
+// recorded as aborted.
+const abortGrace = 100 * time.Millisecond
 
 // SleepToolName is the name of the built-in sleep tool.
 const SleepToolName = "sleep"

@@ -39,6 +39,7 @@ type turn struct {
 type pendingInput struct {
 	text string
 	mail *mailbox.Message
+	item *rollout.ResponseItem // injected
 }
 
 // closedChan is a closed channel, handed out when input is already pending.
@@ -52,6 +53,22 @@ func (t *turn) steer(text string) bool {
 		return false
 	}
 	t.pending = append(t.pending, pendingInput{text: text})
+	t.nextTurn = false
+	t.signalLocked()
+	return true
+}
+
+// inject appends items to the pending input; false when the turn is
+// finishing.
+func (t *turn) inject(items []rollout.ResponseItem) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	for i := range items {
+		t.pending = append(t.pending, pendingInput{item: &items[i]})
+	}
 	t.nextTurn = false
 	t.signalLocked()
 	return true
@@ -154,10 +171,11 @@ func (t *turn) interrupted() bool { return t.ctx.Err() != nil }
 func (a *Agent) runTurn(t *turn) {
 	t.startedAt = a.cfg.Now()
 	t.seenIDs = make(map[string]struct{})
+	a.setOpenTurn(t.id)
 	h := EventHeader{ThreadID: a.cfg.ThreadID, TurnID: t.id}
 	started := t.startedAt.Unix()
 	a.persistEvent(rollout.TurnStarted{TurnID: t.id, StartedAt: &started})
-	a.persist(&rollout.TurnContext{TurnID: t.id, Model: a.cfg.ModelName})
+	a.persist(a.turnContext(t.id))
 	a.hub.emit(&TurnStarted{EventHeader: h, StartedAtMs: t.startedAt.UnixMilli()})
 	if f := a.cfg.OnTurnStart; f != nil {
 		a.callback("OnTurnStart", func() { f(t.id) })
@@ -176,6 +194,7 @@ func (a *Agent) runTurn(t *turn) {
 		}
 		a.record(t.id, *rollout.NewMessage(rollout.RoleDeveloper, turnAbortedMarker))
 		res.Aborted = AbortInterrupted
+		a.setOpenTurn("")
 		st, ct, dur := t.startedAt.Unix(), end.Unix(), end.Sub(t.startedAt).Milliseconds()
 		a.persistEvent(rollout.TurnAborted{TurnID: t.id, Reason: string(res.Aborted), StartedAt: &st, CompletedAt: &ct, DurationMS: &dur})
 		a.flush(t.id)
@@ -184,6 +203,7 @@ func (a *Agent) runTurn(t *turn) {
 		// Input left pending is recorded before the turn completes.
 		a.recordInputs(t, t.close())
 		res.LastAgentMessage, res.Err = last, terr
+		a.setOpenTurn("")
 		st, ct, dur := t.startedAt.Unix(), end.Unix(), end.Sub(t.startedAt).Milliseconds()
 		ev := rollout.TurnComplete{TurnID: t.id, StartedAt: &st, CompletedAt: &ct, DurationMS: &dur}
 		if last != "" {
@@ -262,6 +282,10 @@ func (a *Agent) recordInputs(t *turn, in []pendingInput) {
 			mail = append(mail, *p.mail)
 			continue
 		}
+		if p.item != nil {
+			a.record(t.id, *p.item)
+			continue
+		}
 		a.recordUserText(t.id, p.text)
 	}
 	if len(mail) == 0 || a.cfg.Inbox == nil {
@@ -286,4 +310,18 @@ func (a *Agent) callback(name string, f func()) {
 		}
 	}()
 	f()
+}
+
+// turnContext returns the turn_context record of a turn: Config.TurnContext
+// with the turn id (and the model name when the template has none).
+func (a *Agent) turnContext(turnID string) *rollout.TurnContext {
+	tc := rollout.TurnContext{}
+	if a.cfg.TurnContext != nil {
+		tc = *a.cfg.TurnContext
+	}
+	tc.TurnID = turnID
+	if tc.Model == "" {
+		tc.Model = a.cfg.ModelName
+	}
+	return &tc
 }

@@ -131,7 +131,43 @@ func (s *Shell) Call(ctx context.Context, call Call) (Output, error) {
 	if wall == 0 {
 		wall = s.cfg.Now().Sub(start)
 	}
-	return Output{Text: FormatShellResult(res, wall, timeout), IsError: res.ExitCode != 0 || res.TimedOut}, nil
+	text := FormatShellResult(res, wall, timeout)
+	return Output{Text: text, IsError: res.ExitCode != 0 || res.TimedOut, Detail: &ShellResult{
+		Command:  []string{s.cfg.Shell, "-lc", args.Command},
+		Workdir:  args.Workdir,
+		ExitCode: res.ExitCode,
+		Output:   string(res.Stdout) + string(res.Stderr),
+		Duration: wall,
+		TimedOut: res.TimedOut,
+	}}, nil
+}
+
+// ShellResult is the Detail of a shell tool output.
+type ShellResult struct {
+	// Command is the argv that ran.
+	Command []string
+	// Workdir is the working directory the call asked for ("" for the
+	// environment's).
+	Workdir  string
+	ExitCode int
+	// Output is stdout then stderr (each capped).
+	Output   string
+	Duration time.Duration
+	TimedOut bool
+}
+
+// ShellCommand returns the argv the shell tool runs for a call's
+// arguments, and the workdir it asks for; ok is false when the arguments
+// do not name a command.
+func (s *Shell) ShellCommand(arguments []byte) (argv []string, workdir string, ok bool) {
+	var args struct {
+		Command string `json:"command"`
+		Workdir string `json:"workdir"`
+	}
+	if json.Unmarshal(arguments, &args) != nil || args.Command == "" {
+		return nil, "", false
+	}
+	return []string{s.cfg.Shell, "-lc", args.Command}, args.Workdir, true
 }
 
 // FormatShellResult renders a command's result for the model:

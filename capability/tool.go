@@ -56,6 +56,10 @@ type Output struct {
 	// tool, the tool's own failure). The model still sees Text; IsError lets
 	// the runtime and embedders show the call as failed.
 	IsError bool
+	// Detail is an optional structured form of the result for embedders
+	// (never shown to the model), such as *ShellResult, from which the agent
+	// builds a richer turn item.
+	Detail any
 }
 
 // ErrorOutput returns an error output with the formatted text.

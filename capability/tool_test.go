@@ -193,3 +193,25 @@ func FuzzCheckArguments(f *testing.F) {
 		}
 	})
 }
+
+func FuzzCompileSchema(f *testing.F) {
+	for _, seed := range []string{`{"type":"object","properties":{"a":{"type":"integer","minimum":1}}}`, `{"type":["string","null"],"enum":["a",null]}`, `true`, `{"items":false}`} {
+		f.Add(seed, `{"a":1}`)
+	}
+	f.Fuzz(func(t *testing.T, schema, value string) {
+		s, err := CompileSchema(json.RawMessage(schema))
+		if err != nil {
+			return
+		}
+		var v any
+		if json.Unmarshal([]byte(value), &v) != nil {
+			return
+		}
+		if err := s.Validate(v); err != nil {
+			var se *SchemaError
+			if !errors.As(err, &se) {
+				t.Fatalf("Validate error %T, want *SchemaError", err)
+			}
+		}
+	})
+}

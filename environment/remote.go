@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
 
 // RemoteConfig configures a Remote environment.
@@ -25,7 +26,13 @@ type RemoteConfig struct {
 	// Client sends the requests. Nil: a client of its own, whose idle
 	// connections Close releases. Timeouts come from the callers' contexts.
 	Client *http.Client
+	// StartTimeout bounds Start, so a server that never answers makes the
+	// handle fail instead of starting forever. Zero: DefaultStartTimeout.
+	StartTimeout time.Duration
 }
+
+// DefaultStartTimeout is RemoteConfig.StartTimeout's default.
+const DefaultStartTimeout = 30 * time.Second
 
 // Remote is an environment served by an environment server (NewServer,
 // cmd/troupe-envd) over HTTP/JSON. Its methods are safe for concurrent
@@ -37,6 +44,7 @@ type Remote struct {
 	token  string
 	client *http.Client
 	owns   bool
+	start  time.Duration
 
 	mu      sync.Mutex
 	info    *Info // from the last successful Start or Info
@@ -66,7 +74,13 @@ func NewRemote(cfg RemoteConfig) (*Remote, error) {
 	if cfg.Token == "" {
 		return nil, fmt.Errorf("%w: remote %s: empty token", ErrInvalid, cfg.URL)
 	}
-	r := &Remote{base: strings.TrimSuffix(u.String(), "/"), token: cfg.Token, client: cfg.Client}
+	if cfg.StartTimeout < 0 {
+		return nil, fmt.Errorf("%w: remote %s: negative start timeout", ErrInvalid, cfg.URL)
+	}
+	if cfg.StartTimeout == 0 {
+		cfg.StartTimeout = DefaultStartTimeout
+	}
+	r := &Remote{base: strings.TrimSuffix(u.String(), "/"), token: cfg.Token, client: cfg.Client, start: cfg.StartTimeout}
 	if r.client == nil {
 		r.client = &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 		r.owns = true
@@ -75,8 +89,11 @@ func NewRemote(cfg RemoteConfig) (*Remote, error) {
 }
 
 // Start implements Starter: it fetches the server's Info, which checks
-// reachability and credentials and caches the advertised capability roots.
+// reachability and credentials and caches the advertised capability roots,
+// within the start timeout.
 func (r *Remote) Start(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, r.start)
+	defer cancel()
 	_, err := r.Info(ctx)
 	return err
 }

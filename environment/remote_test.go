@@ -63,6 +63,7 @@ func TestNewRemoteRejectsBadConfig(t *testing.T) {
 		{URL: "ftp://host", Token: "t"},
 		{URL: "http://", Token: "t"},
 		{URL: "http://host:1", Token: ""},
+		{URL: "http://host:1", Token: "t", StartTimeout: -1},
 	} {
 		if _, err := environment.NewRemote(cfg); !errors.Is(err, environment.ErrInvalid) {
 			t.Errorf("NewRemote(%+v) error = %v, want ErrInvalid", cfg, err)
@@ -170,5 +171,31 @@ func TestRemoteAdvertisesRoots(t *testing.T) {
 	}
 	if got := r.CapabilityRoots(); len(got) != 1 || got[0].ID != "skills" || got[0].Path != dir {
 		t.Errorf("CapabilityRoots() = %v, want [{skills %s}]", got, dir)
+	}
+}
+
+func TestRemoteStartTimeout(t *testing.T) {
+	envtest.CheckGoroutines(t)
+	stop := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	}))
+	defer srv.Close()
+	defer close(stop)
+	r, err := environment.NewRemote(environment.RemoteConfig{URL: srv.URL, Token: "tok", StartTimeout: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := environment.NewRegistry(environment.RegistryConfig{})
+	defer reg.Close()
+	h, err := reg.Register(environment.Registration{ID: "hung", Env: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Wait(t.Context()); !errors.Is(err, environment.ErrUnavailable) || h.State() != environment.Failed {
+		t.Errorf("Wait() = %v, state %v; want ErrUnavailable, failed", err, h.State())
 	}
 }

@@ -44,7 +44,10 @@
 // the next run, which skips ids it already holds. Mail is therefore delivered
 // at least once across restarts and exactly once within a run (when each
 // recorded message is acknowledged); the recipient deduplicates across
-// restarts by ID (or by Author and Seq).
+// restarts by ID, so record ID as the agent_message item's id (Codex's
+// "amsg_<uuid>"): on resume, mail whose id the rollout already holds was
+// delivered. Call Restore before routing new mail to the inbox, so restored
+// messages keep their place and their sequence numbers.
 //
 // Waiting: Wait(ctx) returns as soon as mail is waiting (at once if some
 // already is), when ctx is done (with its cause), or with ErrClosed. For a
@@ -62,10 +65,12 @@
 // Delivery order is acceptance order: the order in which Send calls took the
 // inbox's lock. Messages from one goroutine arrive in the order it sent them.
 // Each accepted message gets Seq, the count of messages accepted from its
-// Author by this inbox (1, 2, 3, ...; refused sends take no number; Restore
-// keeps recorded numbers and later ones continue past them), so a reader can
-// check per-sender order and spot gaps or repeats. Messages from different
-// senders racing each other are ordered by acceptance only.
+// Author by this inbox (1, 2, 3, ...; refused sends take no number), so a
+// reader can check per-sender order and spot gaps or repeats. Numbers live
+// as long as the inbox: Restore keeps the recorded numbers and later ones
+// continue past them, but an author with nothing restored starts again at 1
+// in a new inbox. Messages from different senders racing each other are
+// ordered by acceptance only.
 //
 // # Backpressure and the full policy
 //
@@ -86,7 +91,8 @@
 // # Concurrency and ownership
 //
 // All methods of Inbox are safe for concurrent use; many goroutines may Send
-// at once. The receiving side (Take, TakeAppend, Ack, Requeue, Restore) is
+// at once, and any number may Wait or hold a Changed channel (one arrival
+// wakes them all; Wait allocates nothing per wake-up). The receiving side (Take, TakeAppend, Ack, Requeue, Restore) is
 // meant for the one agent goroutine that owns the inbox: Ack must name the
 // oldest messages in flight in order, which only the taker knows. The inbox
 // keeps Content slices as given: senders must not change them after Send.
@@ -111,7 +117,9 @@
 //     without server-side encryption. The envelope is text, versioned and
 //     self-describing: "troupe-seal:v1:<key id>:<base64url(nonce|ciphertext|tag)>",
 //     with the header authenticated as additional data. Keys rotate: Seal uses
-//     the active key, Open any configured key named by the envelope.
+//     the active key, Open any configured key named by the envelope. Keys
+//     come from configuration as "<id>:<base64 secret>" (ParseKey, or
+//     UnmarshalText in a JSON config); NewKey and Key.Encode make them.
 //
 // Opening never returns garbage: a damaged, truncated, relabelled or
 // wrong-key envelope is an *OpenError wrapping ErrMalformed,

@@ -80,3 +80,27 @@ func FuzzPartJSON(f *testing.F) {
 		}
 	})
 }
+
+// FuzzParseKey: the key decoder never panics, and what it accepts encodes
+// back to a form that parses to the same key.
+func FuzzParseKey(f *testing.F) {
+	k, _ := NewKey("k1")
+	text, _ := k.Encode()
+	f.Add(text)
+	f.Add("k1:" + "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=")
+	f.Add("k1:+/+/")
+	f.Fuzz(func(t *testing.T, in string) {
+		k, err := ParseKey(in)
+		if err != nil {
+			return
+		}
+		text, err := k.Encode()
+		if err != nil {
+			t.Fatalf("Encode(ParseKey(%q)): %v", in, err)
+		}
+		back, err := ParseKey(text)
+		if err != nil || back.ID != k.ID || string(back.Secret) != string(k.Secret) {
+			t.Fatalf("ParseKey(%q) = %v, %v, want %v", text, back, err, k)
+		}
+	})
+}

@@ -80,6 +80,15 @@ type Inbox struct {
 	triggers int               // messages with TriggerTurn among the waiting ones
 	seq      map[string]uint64 // last Seq given per author
 	notify   chan struct{}     // closed on the next change; nil when no one asked
+	// bell wakes goroutines blocked in Wait without allocating a channel
+	// per change. It holds at most one token (hence the size 1): a change
+	// rings it when someone sleeps and records in toWake how many sleepers
+	// it must reach; each woken sleeper passes the token on until toWake
+	// is spent, so concurrent Waits all see the change and a token never
+	// bounces between sleepers forever. Closed by Close.
+	bell     chan struct{}
+	sleepers int // goroutines in Wait's select
+	toWake   int // sleepers the last change has yet to wake
 	closed   bool
 }
 
@@ -137,7 +146,7 @@ func (ib *Inbox) Send(m Message) (Message, error) {
 		m.ID = ib.newID()
 	}
 	if m.SentAt.IsZero() {
-		m.SentAt = ib.now()
+		m.SentAt = ib.now().Round(0) // no monotonic reading: equal after a JSON round trip
 	}
 	ib.mu.Lock()
 	switch {
@@ -213,9 +222,25 @@ func (ib *Inbox) changedLocked() chan struct{} {
 // wake signals a change to whoever holds the current Changed channel. After
 // Close the channel handed out stays closed, so wake does nothing.
 func (ib *Inbox) wake() {
-	if ib.notify != nil && !ib.closed {
+	if ib.closed {
+		return
+	}
+	if ib.notify != nil {
 		close(ib.notify)
 		ib.notify = nil
+	}
+	if ib.sleepers > 0 {
+		ib.toWake = ib.sleepers
+		ib.ringBell()
+	}
+}
+
+// ringBell puts a token in the bell. Callers hold mu and have checked that the
+// inbox is not closed.
+func (ib *Inbox) ringBell() {
+	select {
+	case ib.bell <- struct{}{}:
+	default: // a token is already there
 	}
 }
 
@@ -233,12 +258,30 @@ func (ib *Inbox) Wait(ctx context.Context) error {
 			ib.mu.Unlock()
 			return ErrClosed
 		}
-		ch := ib.changedLocked()
+		if ib.bell == nil {
+			ib.bell = make(chan struct{}, 1)
+		}
+		bell := ib.bell
+		ib.sleepers++
 		ib.mu.Unlock()
+		var err error
 		select {
-		case <-ch:
+		case <-bell:
 		case <-ctx.Done():
-			return context.Cause(ctx)
+			err = context.Cause(ctx)
+		}
+		ib.mu.Lock()
+		ib.sleepers--
+		if err == nil && ib.toWake > 0 {
+			ib.toWake--
+		}
+		ib.toWake = min(ib.toWake, ib.sleepers)
+		if err == nil && ib.toWake > 0 && !ib.closed {
+			ib.ringBell() // pass the change on to the next sleeper
+		}
+		ib.mu.Unlock()
+		if err != nil {
+			return err
 		}
 	}
 }
@@ -367,7 +410,7 @@ func (ib *Inbox) Restore(msgs []Message) (int, error) {
 			m.ID = ib.newID()
 		}
 		if m.SentAt.IsZero() {
-			m.SentAt = ib.now()
+			m.SentAt = ib.now().Round(0)
 		}
 		held[m.ID] = true
 		if m.Seq > ib.seq[m.Author] {
@@ -414,6 +457,9 @@ func (ib *Inbox) Close() error {
 	}
 	ib.wake()
 	ib.closed = true
+	if ib.bell != nil {
+		close(ib.bell)
+	}
 	return nil
 }
 

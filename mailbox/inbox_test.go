@@ -209,6 +209,8 @@ func TestFullPolicy(t *testing.T) {
 // each sender's messages in its order with consecutive sequence numbers.
 func TestConcurrentSenders(t *testing.T) {
 	const senders, perSender = 50, 200
+	base := runtime.NumGoroutine()
+	defer checkGoroutines(t, base)
 	ib, err := New(Config{Owner: "/root", Capacity: 64, NewID: counterIDs("m"), Now: fixedClock})
 	if err != nil {
 		t.Fatal(err)
@@ -638,4 +640,90 @@ func ids(msgs []Message) []string {
 		out[i] = m.ID
 	}
 	return out
+}
+
+// checkGoroutines fails t if goroutines started by the test outlive it. The
+// inbox starts none; this catches a test (or future change) that leaks one.
+func checkGoroutines(t *testing.T, base int) {
+	t.Helper()
+	for range 10000 {
+		if runtime.NumGoroutine() <= base {
+			return
+		}
+		runtime.Gosched()
+	}
+	t.Errorf("%d goroutines left, want at most %d", runtime.NumGoroutine(), base)
+}
+
+// TestWaitManyWaiters: one arrival wakes every goroutine blocked in Wait,
+// and waiters that find nothing go back to sleep instead of spinning.
+func TestWaitManyWaiters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ib := newInbox(t, 0)
+		const waiters = 5
+		woke := make(chan error, waiters) // never blocks a waiter
+		for range waiters {
+			go func() { woke <- ib.Wait(t.Context()) }()
+		}
+		synctest.Wait()
+		mustSend(t, ib, msg("/root", "for everyone"))
+		synctest.Wait()
+		for i := range waiters {
+			select {
+			case err := <-woke:
+				if err != nil {
+					t.Fatalf("waiter %d: Wait = %v", i, err)
+				}
+			default:
+				t.Fatalf("%d of %d waiters still blocked after one arrival", waiters-i, waiters)
+			}
+		}
+
+		// Mail taken before the waiters look: they sleep again, durably.
+		ib.Take()
+		for range waiters {
+			go func() { woke <- ib.Wait(t.Context()) }()
+		}
+		synctest.Wait()
+		mustSend(t, ib, msg("/root", "gone at once"))
+		ib.Take()
+		synctest.Wait() // returns only if no waiter spins
+		if len(woke) != 0 {
+			t.Fatalf("%d waiters returned with nothing waiting", len(woke))
+		}
+		ib.Close()
+		for range waiters {
+			if err := <-woke; !errors.Is(err, ErrClosed) {
+				t.Errorf("Wait across Close = %v, want ErrClosed", err)
+			}
+		}
+	})
+}
+
+// TestWaitCancelledAmongWaiters: a waiter leaving by its context does not
+// swallow the wake-up of the others.
+func TestWaitCancelledAmongWaiters(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		ib := newInbox(t, 0)
+		ctx, cancel := context.WithCancel(t.Context())
+		left := make(chan error, 1)
+		go func() { left <- ib.Wait(ctx) }()
+		stay := make(chan error, 1)
+		go func() { stay <- ib.Wait(t.Context()) }()
+		synctest.Wait()
+		cancel()
+		mustSend(t, ib, msg("/root", "x"))
+		synctest.Wait()
+		if err := <-left; err != nil && !errors.Is(err, context.Canceled) {
+			t.Errorf("cancelled waiter: Wait = %v", err)
+		}
+		select {
+		case err := <-stay:
+			if err != nil {
+				t.Errorf("Wait = %v, want nil", err)
+			}
+		default:
+			t.Fatal("the remaining waiter was not woken")
+		}
+	})
 }

@@ -156,8 +156,11 @@ func PlainContent(kind Kind, author, recipient, payload string) []Part {
 // SealedContent returns the content of a tool-originated message
 // (spawn_agent, send_message, followup_task): the header as input_text, then
 // text sealed by s as encrypted_content. With Passthrough, text is the
-// provider's ciphertext and is kept byte for byte.
+// provider's ciphertext and is kept byte for byte; a nil s is Passthrough.
 func SealedContent(s Sealer, kind Kind, author, recipient, text string) ([]Part, error) {
+	if s == nil {
+		s = Passthrough{}
+	}
 	sealed, err := s.Seal(text)
 	if err != nil {
 		return nil, err
@@ -188,8 +191,11 @@ func PlainText(content []Part) (text string, ok bool) {
 // the provider to open. content itself is not changed, so the stored message
 // stays sealed. Any other failure (tampering, wrong or unknown key) is
 // returned with the part's index and nothing is opened: the model never sees
-// garbage.
+// garbage. A nil s is Passthrough: everything stays sealed.
 func OpenForRequest(s Sealer, content []Part) ([]Part, error) {
+	if s == nil {
+		s = Passthrough{}
+	}
 	out := make([]Part, len(content))
 	for i, p := range content {
 		if p.Type != PartSealed {

@@ -3,6 +3,7 @@ package mailbox
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -93,13 +94,76 @@ const (
 	keySize         = 32 // AES-256
 )
 
-// Key is one AES-256 key of a LocalSealer.
+// Key is one AES-256 key of a LocalSealer. String and GoString hide the
+// secret, but the struct itself holds it in the clear: never log or marshal
+// a Key.
 type Key struct {
 	// ID names the key in envelopes: 1 to 64 characters among letters,
 	// digits, '.', '_' and '-'. It is not secret.
 	ID string
 	// Secret is the 32-byte key. NewLocalSealer copies what it needs.
 	Secret []byte
+}
+
+// String returns the key id only, so a Key printed in a log or error never
+// shows its secret.
+func (k Key) String() string { return "mailbox.Key{ID: " + k.ID + "}" }
+
+// GoString is String, for %#v.
+func (k Key) GoString() string { return k.String() }
+
+// NewKey returns a fresh random key named id, for configuration tools.
+func NewKey(id string) (Key, error) {
+	if !validKeyID(id) {
+		return Key{}, fmt.Errorf("mailbox: new key: invalid key id %q (1 to %d of A-Z a-z 0-9 . _ -)", id, maxKeyIDLen)
+	}
+	secret := make([]byte, keySize)
+	_, _ = rand.Read(secret) // never fails (crypto/rand since Go 1.24)
+	return Key{ID: id, Secret: secret}, nil
+}
+
+// Encode returns the key's configuration form "<id>:<base64url of the
+// 32-byte secret>", which ParseKey reads. It reveals the secret: use it only
+// to write key files or environment variables.
+func (k Key) Encode() (string, error) {
+	if !validKeyID(k.ID) || len(k.Secret) != keySize {
+		return "", fmt.Errorf("mailbox: encode key %q: want a valid id and a %d-byte secret", k.ID, keySize)
+	}
+	return k.ID + ":" + base64.RawURLEncoding.EncodeToString(k.Secret), nil
+}
+
+// ParseKey reads the configuration form written by Encode. The secret
+// may be in base64url or standard base64, with or without padding.
+func ParseKey(s string) (Key, error) {
+	var k Key
+	err := k.UnmarshalText([]byte(s))
+	return k, err
+}
+
+// UnmarshalText reads the configuration form written by Encode, so keys can
+// be strings in a JSON or TOML configuration; see ParseKey. Errors never
+// include the secret.
+func (k *Key) UnmarshalText(b []byte) error {
+	id, enc, ok := strings.Cut(strings.TrimSpace(string(b)), ":")
+	if !ok || !validKeyID(id) {
+		return errors.New("mailbox: parse key: want <id>:<base64 secret> with an id of 1 to 64 of A-Z a-z 0-9 . _ -")
+	}
+	enc = strings.TrimRight(enc, "=")
+	var secret []byte
+	var err error
+	if strings.ContainsAny(enc, "+/") {
+		secret, err = base64.RawStdEncoding.DecodeString(enc)
+	} else {
+		secret, err = base64.RawURLEncoding.DecodeString(enc)
+	}
+	if err != nil {
+		return fmt.Errorf("mailbox: parse key %q: secret is not base64", id)
+	}
+	if len(secret) != keySize {
+		return fmt.Errorf("mailbox: parse key %q: secret is %d bytes, want %d (AES-256)", id, len(secret), keySize)
+	}
+	*k = Key{ID: id, Secret: secret}
+	return nil
 }
 
 // LocalSealerConfig configures a LocalSealer.

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -201,6 +202,13 @@ func TestPassthroughKeepsCiphertext(t *testing.T) {
 	if !reflect.DeepEqual(opened, content) {
 		t.Errorf("OpenForRequest(Passthrough) = %+v, want the content unchanged", opened)
 	}
+	// A nil sealer is Passthrough.
+	if got, err := SealedContent(nil, KindNewTask, "/root", "/root/worker", ct); err != nil || !reflect.DeepEqual(got, content) {
+		t.Errorf("SealedContent(nil) = %+v, %v, want %+v", got, err, content)
+	}
+	if got, err := OpenForRequest(nil, content); err != nil || !reflect.DeepEqual(got, content) {
+		t.Errorf("OpenForRequest(nil) = %+v, %v, want the content unchanged", got, err)
+	}
 	// Byte-identical through JSON too.
 	data, err := json.Marshal(opened)
 	if err != nil {
@@ -271,4 +279,57 @@ func TestLocalSealerConcurrent(t *testing.T) {
 func mustSealNoT(s Sealer, text string) string {
 	sealed, _ := s.Seal(text)
 	return sealed
+}
+
+func TestKeyText(t *testing.T) {
+	k, err := NewKey("2026-11")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := NewKey("2026-11")
+	if bytes.Equal(k.Secret, other.Secret) {
+		t.Fatal("two NewKey secrets are equal")
+	}
+	text, err := k.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseKey(text)
+	if err != nil || back.ID != k.ID || !bytes.Equal(back.Secret, k.Secret) {
+		t.Fatalf("ParseKey(Encode) = %v, %v, want %v", back, err, k)
+	}
+	std := "k1:" + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{0xfb}, 32)) + "\n"
+	if got, err := ParseKey(std); err != nil || got.Secret[0] != 0xfb {
+		t.Errorf("ParseKey(standard base64 with padding) = %v, %v", got, err)
+	}
+	// A key in a JSON config file.
+	var cfg struct{ Keys []Key }
+	if err := json.Unmarshal([]byte(`{"Keys":["`+text+`"]}`), &cfg); err != nil || len(cfg.Keys) != 1 {
+		t.Fatalf("Unmarshal(config) = %v, %v", cfg, err)
+	}
+	if _, err := NewLocalSealer(LocalSealerConfig{Keys: cfg.Keys}); err != nil {
+		t.Errorf("NewLocalSealer(parsed keys) = %v", err)
+	}
+
+	secret := base64.RawURLEncoding.EncodeToString(k.Secret)
+	for _, f := range []string{"%v", "%+v", "%#v", "%s"} {
+		if out := fmt.Sprintf(f, k); strings.Contains(out, secret) || strings.Contains(out, fmt.Sprint(k.Secret[:4])[1:6]) {
+			t.Errorf("Sprintf(%s, key) = %q shows the secret", f, out)
+		}
+	}
+	bad := []string{"", "k1", ":AAAA", "k 1:" + secret, "k1:not base64!", "k1:" + secret[:20], "k1:" + secret + "AAAA"}
+	for _, in := range bad {
+		_, err := ParseKey(in)
+		if err == nil {
+			t.Errorf("ParseKey(%q) = nil error, want an error", in)
+		} else if strings.Contains(err.Error(), secret[:10]) {
+			t.Errorf("ParseKey error %q shows the secret", err)
+		}
+	}
+	if _, err := NewKey("bad id"); err == nil {
+		t.Error("NewKey(bad id) = nil error")
+	}
+	if _, err := (Key{ID: "k", Secret: []byte{1}}).Encode(); err == nil {
+		t.Error("Encode(short secret) = nil error")
+	}
 }

@@ -57,30 +57,39 @@ func (*EventMsg) Kind() Kind { return KindEventMsg }
 
 // UnmarshalJSON implements json.Unmarshaler.
 func (e *EventMsg) UnmarshalJSON(b []byte) error {
-	var probe struct {
-		Type   string          `json:"type"`
-		TurnID json.RawMessage `json:"turn_id"`
-	}
-	if err := json.Unmarshal(b, &probe); err != nil {
+	var typ, turnID string
+	err := eachMember(b, func(key []byte, keyEscaped bool, val []byte) error {
+		var dst *string
+		switch string(key) {
+		case "type":
+			dst = &typ
+		case "turn_id":
+			dst = &turnID
+		default:
+			return nil
+		}
+		if val[0] != '"' {
+			if dst == &typ {
+				return fmt.Errorf("event_msg type is not a string")
+			}
+			return nil
+		}
+		s, err := decodeString(val)
+		*dst = s
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	if probe.Type == "" {
+	if typ == "" {
 		return fmt.Errorf("event_msg payload has no type")
 	}
-	*e = EventMsg{Type: probe.Type, Raw: append(json.RawMessage(nil), bytes.TrimSpace(b)...)}
-	if len(probe.TurnID) > 0 && probe.TurnID[0] == '"' {
-		_ = json.Unmarshal(probe.TurnID, &e.TurnID)
-	}
+	*e = EventMsg{Type: typ, TurnID: turnID, Raw: bytes.Clone(bytes.TrimSpace(b))}
 	return nil
 }
 
-// MarshalJSON implements json.Marshaler: Raw verbatim.
-func (e EventMsg) MarshalJSON() ([]byte, error) {
-	if e.Raw == nil {
-		return marshalJSON(map[string]string{"type": e.Type})
-	}
-	return e.Raw, nil
-}
+// MarshalJSON implements json.Marshaler: Raw verbatim (compacted).
+func (e EventMsg) MarshalJSON() ([]byte, error) { return e.appendJSON(nil) }
 
 // Is reports whether e is an event of type t, treating aliases as equal.
 func (e *EventMsg) Is(t string) bool {
@@ -204,7 +213,8 @@ func (ThreadRolledBack) EventType() string { return EventThreadRolledBack }
 // Reasoning, CommandExecution, SubAgentActivity, Extension, ...). Item is
 // kept verbatim.
 type ItemCompleted struct {
-	ThreadID      ThreadID        `json:"thread_id,omitempty"`
+	// ThreadID is required by Codex.
+	ThreadID      ThreadID        `json:"thread_id"`
 	TurnID        string          `json:"turn_id"`
 	Item          json.RawMessage `json:"item"`
 	StartedAtMS   *int64          `json:"started_at_ms,omitempty"`

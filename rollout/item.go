@@ -54,49 +54,80 @@ func (it Item) WithoutRaw() Item {
 // for bad input.
 var ErrMalformedLine = errors.New("rollout: malformed line")
 
-// envelope is the outer shape of a line.
-type envelope struct {
-	Timestamp string          `json:"timestamp"`
-	Ordinal   *uint64         `json:"ordinal"`
-	Type      Kind            `json:"type"`
-	Payload   json.RawMessage `json:"payload"`
-	Metadata  json.RawMessage `json:"metadata"`
-}
-
 // ParseLine decodes one rollout line (with or without its trailing
 // newline). Known kinds get their typed payload; any other kind becomes
 // *Unknown. The returned item keeps line as its raw bytes (see Item.Raw):
 // the caller must not modify line afterwards.
 func ParseLine(line []byte) (Item, error) {
 	line = bytes.TrimRight(line, "\r\n")
-	var env envelope
-	if err := json.Unmarshal(line, &env); err != nil {
+	var (
+		ts, kind          string
+		ordinal           *uint64
+		payload, metadata []byte
+	)
+	err := eachMember(line, func(key []byte, _ bool, val []byte) error {
+		switch string(key) {
+		case "timestamp":
+			if val[0] != '"' {
+				return errors.New("timestamp is not a string")
+			}
+			s, err := decodeString(val)
+			ts = s
+			return err
+		case "type":
+			if val[0] != '"' {
+				return errors.New("type is not a string")
+			}
+			s, err := decodeString(val)
+			kind = s
+			return err
+		case "ordinal":
+			if val[0] == 'n' {
+				ordinal = nil
+				return nil
+			}
+			n, err := strconv.ParseUint(string(val), 10, 64)
+			if err != nil {
+				return fmt.Errorf("ordinal %s: not a u64", val)
+			}
+			ordinal = &n
+		case "payload":
+			payload = val
+		case "metadata":
+			metadata = val
+		}
+		return nil
+	})
+	if err != nil {
 		return Item{}, fmt.Errorf("%w: %w", ErrMalformedLine, err)
 	}
-	if env.Type == "" {
+	if kind == "" {
 		return Item{}, fmt.Errorf("%w: no \"type\"", ErrMalformedLine)
 	}
-	if isJSONNull(env.Payload) {
-		return Item{}, fmt.Errorf("%w: %s line has no payload", ErrMalformedLine, env.Type)
+	if isJSONNull(payload) {
+		return Item{}, fmt.Errorf("%w: %s line has no payload", ErrMalformedLine, kind)
 	}
-	ts, err := parseTimestamp(env.Timestamp)
+	t, err := parseTimestamp(ts)
 	if err != nil {
-		return Item{}, fmt.Errorf("%w: %s line: %w", ErrMalformedLine, env.Type, err)
+		return Item{}, fmt.Errorf("%w: %s line: %w", ErrMalformedLine, kind, err)
 	}
-	p, err := decodePayload(env.Type, env.Payload)
+	p, err := decodePayload(Kind(kind), payload)
 	if err != nil {
-		return Item{}, fmt.Errorf("%w: %s payload: %w", ErrMalformedLine, env.Type, err)
+		return Item{}, fmt.Errorf("%w: %s payload: %w", ErrMalformedLine, kind, err)
 	}
-	it := Item{Timestamp: ts, Ordinal: env.Ordinal, Payload: p, raw: line}
-	if !isJSONNull(env.Metadata) {
-		it.Metadata = env.Metadata
+	it := Item{Timestamp: t, Ordinal: ordinal, Payload: p, raw: line}
+	if !isJSONNull(metadata) {
+		it.Metadata = bytes.Clone(metadata)
 	}
 	return it, nil
 }
 
-// decodePayload decodes raw as the payload of a line of kind k.
-func decodePayload(k Kind, raw json.RawMessage) (Payload, error) {
-	var p Payload
+// decodePayload decodes raw (validated) as the payload of a line of kind k.
+func decodePayload(k Kind, raw []byte) (Payload, error) {
+	var p interface {
+		Payload
+		json.Unmarshaler
+	}
 	switch k {
 	case KindSessionMeta:
 		p = new(SessionMeta)
@@ -117,12 +148,12 @@ func decodePayload(k Kind, raw json.RawMessage) (Payload, error) {
 	case KindTokenUsageRecord:
 		p = new(TokenUsageRecord)
 	default:
-		if !json.Valid(raw) {
-			return nil, errors.New("invalid JSON")
-		}
-		return &Unknown{Type: k, Raw: raw}, nil
+		return &Unknown{Type: k, Raw: bytes.Clone(raw)}, nil
 	}
-	if err := json.Unmarshal(raw, p); err != nil {
+	if raw[0] != '{' {
+		return nil, errors.New("payload is not an object")
+	}
+	if err := p.UnmarshalJSON(raw); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -203,35 +234,38 @@ func appendLine(dst []byte, it Item) ([]byte, error) {
 	if kind == "" {
 		return dst, errors.New("rollout: marshal line: payload has no kind")
 	}
-	payload, err := marshalJSON(it.Payload)
-	if err != nil {
-		return dst, fmt.Errorf("rollout: marshal %s payload: %w", kind, err)
-	}
-	if len(payload) == 0 || payload[0] != '{' {
-		return dst, fmt.Errorf("rollout: marshal %s payload: not a JSON object", kind)
-	}
-	kb, err := marshalJSON(string(kind))
-	if err != nil {
-		return dst, err
-	}
+	start := len(dst)
 	dst = append(dst, `{"timestamp":"`...)
 	dst = it.Timestamp.UTC().AppendFormat(dst, TimeLayout)
 	dst = append(dst, '"')
 	if it.Ordinal != nil {
 		dst = append(dst, `,"ordinal":`...)
-		dst = strconv.AppendUint(dst, *it.Ordinal, 10)
+		dst = appendUint(dst, *it.Ordinal)
 	}
 	dst = append(dst, `,"type":`...)
-	dst = append(dst, kb...)
+	dst = appendString(dst, string(kind))
 	dst = append(dst, `,"payload":`...)
-	dst = append(dst, payload...)
+	pstart := len(dst)
+	var err error
+	if a, ok := it.Payload.(jsonAppender); ok {
+		dst, err = a.appendJSON(dst)
+	} else {
+		var payload []byte
+		payload, err = marshalJSON(it.Payload)
+		dst = append(dst, payload...)
+	}
+	if err != nil {
+		return dst[:start], fmt.Errorf("rollout: marshal %s payload: %w", kind, err)
+	}
+	if len(dst) == pstart || dst[pstart] != '{' {
+		return dst[:start], fmt.Errorf("rollout: marshal %s payload: not a JSON object", kind)
+	}
 	if !isJSONNull(it.Metadata) {
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, it.Metadata); err != nil {
-			return dst, fmt.Errorf("rollout: marshal %s metadata: %w", kind, err)
-		}
 		dst = append(dst, `,"metadata":`...)
-		dst = append(dst, buf.Bytes()...)
+		dst = appendCompactJSON(dst, it.Metadata, &err)
+		if err != nil {
+			return dst[:start], fmt.Errorf("rollout: marshal %s metadata: %w", kind, err)
+		}
 	}
 	return append(dst, '}'), nil
 }

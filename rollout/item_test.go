@@ -190,7 +190,7 @@ func TestParseLineVariants(t *testing.T) {
 			line: `{"timestamp":"2025-01-03T12:00:00.123Z","type":"response_item","payload":{"type":"web_search_call","id":"ws_1","status":"completed","action":{"type":"search","query":"go"},"zeta":null}}`,
 			check: func(t *testing.T, it Item) {
 				r := it.Payload.(*ResponseItem)
-				if r.Type != ItemWebSearchCall || r.Status != "completed" || string(r.Extra["action"]) != `{"type":"search","query":"go"}` || string(r.Extra["zeta"]) != "null" {
+				if r.Type != ItemWebSearchCall || r.Status != "completed" || !extraIs(r.Extra, "action", `{"type":"search","query":"go"}`) || !extraIs(r.Extra, "zeta", "null") {
 					t.Errorf("ResponseItem = %+v", r)
 				}
 			},
@@ -390,8 +390,13 @@ func FuzzParseLine(f *testing.F) {
 		}
 		sc := bufio.NewScanner(file)
 		sc.Buffer(nil, 1<<24)
-		for n := 0; sc.Scan() && n < 12; n++ {
-			f.Add(append([]byte(nil), sc.Bytes()...))
+		// Small lines only: huge seeds (30 KB instructions) make the
+		// coverage-guided mutator crawl.
+		for n := 0; sc.Scan() && n < 12; {
+			if len(sc.Bytes()) <= 2048 {
+				f.Add(append([]byte(nil), sc.Bytes()...))
+				n++
+			}
 		}
 		file.Close()
 	}
@@ -421,4 +426,42 @@ func FuzzParseLine(f *testing.F) {
 			t.Fatalf("encoding not stable:\n%s\n%s (%v)", enc, enc2, err)
 		}
 	})
+}
+
+func extraIs(ms Members, key, want string) bool {
+	v, ok := ms.Get(key)
+	return ok && string(v) == want
+}
+
+func TestMembers(t *testing.T) {
+	var ms Members
+	ms.Set("b", json.RawMessage("1"))
+	ms.Set("a", json.RawMessage("2"))
+	ms.Set("b", json.RawMessage("3"))
+	if len(ms) != 2 || !extraIs(ms, "b", "3") || ms[0].Key != "b" {
+		t.Errorf("Members = %v", ms)
+	}
+	ms.Delete("b")
+	ms.Delete("a")
+	if ms != nil {
+		t.Errorf("Members after deleting all = %v, want nil", ms)
+	}
+	// Order is kept through a round trip; a set field wins over a kept
+	// explicit zero.
+	var r ResponseItem
+	if err := json.Unmarshal([]byte(`{"type":"x","zz":1,"content":null,"aa":{"k":[1, 2]}}`), &r); err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `{"type":"x","zz":1,"content":null,"aa":{"k":[1,2]}}`; string(b) != want {
+		t.Errorf("Marshal = %s, want %s", b, want)
+	}
+	r.Content = []ContentPart{{Type: PartInputText, Text: "t"}}
+	b, _ = json.Marshal(r)
+	if want := `{"type":"x","content":[{"type":"input_text","text":"t"}],"zz":1,"aa":{"k":[1,2]}}`; string(b) != want {
+		t.Errorf("Marshal = %s, want %s", b, want)
+	}
 }

@@ -106,3 +106,26 @@ func mustWrite(t *testing.T, p string) {
 		t.Fatal(err)
 	}
 }
+
+func FuzzParseFileName(f *testing.F) {
+	f.Add("rollout-2026-11-25T05-38-30-01a21136-7150-7b40-aa2d-b145aff8eca1.jsonl")
+	f.Add("rollout-2026-11-25T05-38-30-01a21136-7150-7b40-aa2d-b145aff8eca1.jsonl.zst")
+	f.Add("rollout-x.jsonl.decompress.1.2.tmp")
+	f.Fuzz(func(t *testing.T, name string) {
+		fi, err := ParseFileName(name)
+		if err != nil {
+			if !errors.Is(err, ErrNotRollout) {
+				t.Fatalf("ParseFileName(%q) = %v, want ErrNotRollout", name, err)
+			}
+			return
+		}
+		if !fi.ID.Valid() {
+			t.Fatalf("ParseFileName(%q) id %q not canonical", name, fi.ID)
+		}
+		// The canonical name of what was parsed parses to the same.
+		again, err := ParseFileName(FileName(fi.Created, fi.ID))
+		if err != nil || again.ID != fi.ID || !again.Created.Equal(fi.Created) {
+			t.Fatalf("ParseFileName(FileName(%+v)) = %+v, %v", fi, again, err)
+		}
+	})
+}

@@ -52,7 +52,7 @@ type SessionMeta struct {
 	ContextWindow              *ContextWindow `json:"context_window,omitempty"`
 	Git                        *GitInfo       `json:"git,omitempty"`
 	// Extra holds the members not modelled above, verbatim.
-	Extra map[string]json.RawMessage `json:"-"`
+	Extra Members `json:"-"`
 }
 
 var sessionMetaFields = jsonFields(reflect.TypeFor[SessionMeta]())
@@ -75,7 +75,7 @@ func (m *SessionMeta) UnmarshalJSON(b []byte) error {
 		m.SessionID = m.ID
 	}
 	if m.AgentRole == "" {
-		if raw, ok := extra["agent_type"]; ok {
+		if raw, ok := extra.Get("agent_type"); ok {
 			var s string
 			if json.Unmarshal(raw, &s) == nil {
 				m.AgentRole = s
@@ -162,7 +162,7 @@ type CapabilityRoot struct {
 	ID       string             `json:"id"`
 	Location CapabilityLocation `json:"location"`
 	// Extra holds the members not modelled above, verbatim.
-	Extra map[string]json.RawMessage `json:"-"`
+	Extra Members `json:"-"`
 }
 
 var capabilityRootFields = jsonFields(reflect.TypeFor[CapabilityRoot]())
@@ -193,7 +193,7 @@ type CapabilityLocation struct {
 	EnvironmentID string `json:"environmentId,omitempty"`
 	Path          string `json:"path,omitempty"`
 	// Extra holds the members not modelled above, verbatim.
-	Extra map[string]json.RawMessage `json:"-"`
+	Extra Members `json:"-"`
 }
 
 var capabilityLocationFields = jsonFields(reflect.TypeFor[CapabilityLocation]())

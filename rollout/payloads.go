@@ -1,7 +1,6 @@
 package rollout
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -44,7 +43,7 @@ type Compacted struct {
 	PreviousWindowID   string         `json:"previous_window_id,omitempty"`
 	WindowID           string         `json:"window_id,omitempty"`
 	// Extra holds the members not modelled above, verbatim.
-	Extra map[string]json.RawMessage `json:"-"`
+	Extra Members `json:"-"`
 }
 
 var compactedFields = jsonFields(reflect.TypeFor[Compacted]())
@@ -56,14 +55,17 @@ func (*Compacted) Kind() Kind { return KindCompacted }
 // accepting the legacy numeric window_id.
 func (c *Compacted) UnmarshalJSON(b []byte) error {
 	// A numeric window_id would fail the typed decode: pull it out first.
-	var probe struct {
-		WindowID json.RawMessage `json:"window_id"`
-	}
-	if err := json.Unmarshal(b, &probe); err != nil {
+	var windowID []byte
+	if err := eachMember(b, func(key []byte, _ bool, val []byte) error {
+		if string(key) == "window_id" {
+			windowID = val
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
 	var legacyNumber *uint64
-	if t := bytes.TrimSpace(probe.WindowID); len(t) > 0 && t[0] != '"' && string(t) != "null" {
+	if t := windowID; len(t) > 0 && t[0] != '"' && string(t) != "null" {
 		var n uint64
 		if err := json.Unmarshal(t, &n); err != nil {
 			return fmt.Errorf("compacted window_id: %w", err)
@@ -101,18 +103,20 @@ func (c Compacted) MarshalJSON() ([]byte, error) {
 
 // TurnContext is the per-turn settings record (turn_context line). Only
 // the members the runtime reads are modelled; the rest (approval and
-// sandbox policies, collaboration mode, summary, ...) stay in Extra.
+// sandbox policies, collaboration mode, summary, ...) stay in Extra. Codex
+// requires cwd, model, approval_policy, sandbox_policy and summary to read
+// the line: a writer must set Cwd and Model and put the others in Extra.
 type TurnContext struct {
 	TurnID            string `json:"turn_id,omitempty"`
-	Cwd               string `json:"cwd,omitempty"`
-	Model             string `json:"model,omitempty"`
+	Cwd               string `json:"cwd"`
+	Model             string `json:"model"`
 	CompHash          string `json:"comp_hash,omitempty"`
 	MultiAgentVersion string `json:"multi_agent_version,omitempty"`
 	// MultiAgentMode is kept verbatim: its shape varies across versions.
 	MultiAgentMode json.RawMessage `json:"multi_agent_mode,omitempty"`
 	Effort         string          `json:"effort,omitempty"`
 	// Extra holds the members not modelled above, verbatim.
-	Extra map[string]json.RawMessage `json:"-"`
+	Extra Members `json:"-"`
 }
 
 var turnContextFields = jsonFields(reflect.TypeFor[TurnContext]())
@@ -145,7 +149,7 @@ type WorldState struct {
 	Full  bool            `json:"full"`
 	State json.RawMessage `json:"state"`
 	// Extra holds the members not modelled above, verbatim.
-	Extra map[string]json.RawMessage `json:"-"`
+	Extra Members `json:"-"`
 }
 
 var worldStateFields = jsonFields(reflect.TypeFor[WorldState]())
@@ -180,7 +184,7 @@ func (w WorldState) MarshalJSON() ([]byte, error) {
 type InterAgentMetadata struct {
 	TriggerTurn bool `json:"trigger_turn"`
 	// Extra holds the members not modelled above, verbatim.
-	Extra map[string]json.RawMessage `json:"-"`
+	Extra Members `json:"-"`
 }
 
 var interAgentMetadataFields = jsonFields(reflect.TypeFor[InterAgentMetadata]())
@@ -220,7 +224,7 @@ type InterAgentCommunication struct {
 	Passthrough      *Passthrough `json:"internal_chat_message_metadata_passthrough,omitempty"`
 	TriggerTurn      bool         `json:"trigger_turn"`
 	// Extra holds the members not modelled above, verbatim.
-	Extra map[string]json.RawMessage `json:"-"`
+	Extra Members `json:"-"`
 }
 
 var interAgentCommunicationFields = jsonFields(reflect.TypeFor[InterAgentCommunication]())
@@ -293,7 +297,7 @@ type TokenUsageRecord struct {
 	// Usage is the response's own usage, verbatim; see TokenUsage.
 	Usage json.RawMessage `json:"usage,omitempty"`
 	// Extra holds the members not modelled above, verbatim.
-	Extra map[string]json.RawMessage `json:"-"`
+	Extra Members `json:"-"`
 }
 
 var tokenUsageRecordFields = jsonFields(reflect.TypeFor[TokenUsageRecord]())
@@ -342,10 +346,5 @@ type Unknown struct {
 // Kind implements Payload.
 func (u *Unknown) Kind() Kind { return u.Type }
 
-// MarshalJSON implements json.Marshaler: the payload verbatim.
-func (u Unknown) MarshalJSON() ([]byte, error) {
-	if u.Raw == nil {
-		return []byte("null"), nil
-	}
-	return u.Raw, nil
-}
+// MarshalJSON implements json.Marshaler: the payload verbatim (compacted).
+func (u Unknown) MarshalJSON() ([]byte, error) { return u.appendJSON(nil) }

@@ -279,3 +279,36 @@ func TestReadMeta(t *testing.T) {
 		})
 	}
 }
+
+func FuzzReadFrom(f *testing.F) {
+	for _, p := range []string{legacyFixture, damagedFixture} {
+		data, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte("\n\n{\"timestamp\":\"2025-01-03T12:00:00.000Z\",\"type\":\"x\",\"payload\":{}}"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		lines := 0
+		for it, err := range ReadFrom(bytes.NewReader(data), "fuzz", ReadOptions{MaxLineSize: 4096}) {
+			lines++
+			if err != nil {
+				var ce *CorruptError
+				if !errors.As(err, &ce) || ce.Line < 1 || ce.Offset < 0 || ce.Offset >= int64(len(data)) {
+					t.Fatalf("error %v is not a positioned CorruptError", err)
+				}
+				continue
+			}
+			if _, err := MarshalLine(it); err != nil {
+				t.Fatalf("MarshalLine(read item) = %v", err)
+			}
+			if !bytes.Contains(data, it.Raw()) {
+				t.Fatalf("Raw %q is not from the input", it.Raw())
+			}
+		}
+		if lines > bytes.Count(data, []byte("\n"))+1 {
+			t.Fatalf("%d results for %d lines", lines, bytes.Count(data, []byte("\n"))+1)
+		}
+	})
+}

@@ -26,7 +26,9 @@ type RecorderConfig struct {
 	// first). Required.
 	Path string
 	// Meta is the thread's session_meta, written as the first line when
-	// the file is created. Required by NewRecorder; ResumeRecorder uses it
+	// the file is created (NewRecorder copies it, filling an empty
+	// SessionID with ID and an empty Timestamp with the clock). Required by
+	// NewRecorder; ResumeRecorder uses it
 	// only for an existing but empty file, and otherwise reads the file's.
 	Meta *SessionMeta
 	// Clock stamps the lines. Nil means time.Now.
@@ -39,6 +41,20 @@ type RecorderConfig struct {
 	// MaxLineSize bounds a line when resume scans the file; 0 means
 	// DefaultMaxLineSize.
 	MaxLineSize int
+	// Observer, if set, is told the encoded size of every item offered to
+	// the recorder and whether the persistence policy kept it (for
+	// persistence metrics; dropped items are encoded only to be measured).
+	Observer PersistObserver
+}
+
+// PersistObserver receives persistence measurements from a Recorder, on
+// the recorder's goroutine. Implementations must be quick; sampling is
+// theirs to do.
+type PersistObserver interface {
+	// ObservePersist reports one offered item: its line kind, its payload
+	// type (response item or event type, "" for other kinds), the size of
+	// its encoded line and whether it was kept.
+	ObservePersist(kind Kind, payloadType string, bytes int, kept bool)
 }
 
 // Recorder appends items to one thread's rollout. It is owned by one
@@ -55,6 +71,7 @@ type Recorder struct {
 	path   string
 	clock  func() time.Time
 	bufMax int
+	obs    PersistObserver
 
 	meta        *SessionMeta
 	mode        HistoryMode
@@ -107,11 +124,21 @@ func NewRecorder(cfg RecorderConfig) (*Recorder, error) {
 		}
 		return nil, err
 	}
+	// A copy, with the defaults Codex writes: the caller's value is left
+	// alone.
+	meta := *cfg.Meta
+	if meta.SessionID == "" {
+		meta.SessionID = meta.ID
+	}
+	if meta.Timestamp == "" {
+		meta.Timestamp = FormatTimestamp(cfg.Clock())
+	}
 	return &Recorder{
 		path:        cfg.Path,
 		clock:       cfg.Clock,
 		bufMax:      cfg.BufferSize,
-		meta:        cfg.Meta,
+		obs:         cfg.Observer,
+		meta:        &meta,
 		mode:        mode,
 		pendingMeta: true,
 		ordinals:    mode == HistoryModePaginated,
@@ -146,7 +173,7 @@ func ResumeRecorder(cfg RecorderConfig) (*Recorder, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Recorder{path: plain, clock: cfg.Clock, bufMax: cfg.BufferSize, f: f}
+	r := &Recorder{path: plain, clock: cfg.Clock, bufMax: cfg.BufferSize, obs: cfg.Observer, f: f}
 	if err := r.openExisting(cfg); err != nil {
 		f.Close()
 		return nil, err
@@ -308,6 +335,10 @@ func (r *Recorder) AppendItems(items ...Item) error {
 	if r.closed {
 		return ErrClosed
 	}
+	if r.buf == nil {
+		// Room for a typical batch, so the first appends do not regrow.
+		r.buf = make([]byte, 0, min(max(r.bufMax, 4<<10), 64<<10))
+	}
 	oldLen, oldNext, oldExhausted, oldPending := len(r.buf), r.next, r.exhausted, r.pendingMeta
 	rollback := func(err error) error {
 		r.buf, r.next, r.exhausted, r.pendingMeta = r.buf[:oldLen], oldNext, oldExhausted, oldPending
@@ -315,25 +346,54 @@ func (r *Recorder) AppendItems(items ...Item) error {
 	}
 	for _, it := range items {
 		if !ShouldPersist(it.Payload, r.mode) {
+			r.observe(it, false, 0)
 			continue
 		}
 		if it.Timestamp.IsZero() {
 			it.Timestamp = r.clock()
 		}
 		if r.pendingMeta {
-			if err := r.encode(Item{Timestamp: it.Timestamp, Payload: r.meta}); err != nil {
+			mi := Item{Timestamp: it.Timestamp, Payload: r.meta}
+			before := len(r.buf)
+			if err := r.encode(mi); err != nil {
 				return rollback(err)
 			}
 			r.pendingMeta = false
+			r.observe(mi, true, len(r.buf)-before)
 		}
+		before := len(r.buf)
 		if err := r.encode(it); err != nil {
 			return rollback(err)
 		}
+		r.observe(it, true, len(r.buf)-before)
 	}
 	if r.bufMax < 0 || len(r.buf) >= r.bufMax {
 		return r.write()
 	}
 	return nil
+}
+
+// observe reports an offered item to the observer, if any. n is the size
+// of its line when already encoded.
+func (r *Recorder) observe(it Item, kept bool, n int) {
+	if r.obs == nil || it.Payload == nil {
+		return
+	}
+	if !kept {
+		if it.raw != nil {
+			n = len(it.raw) + 1
+		} else if b, err := AppendLine(nil, it); err == nil {
+			n = len(b)
+		}
+	}
+	typ := ""
+	switch p := it.Payload.(type) {
+	case *ResponseItem:
+		typ = p.Type
+	case *EventMsg:
+		typ = p.Type
+	}
+	r.obs.ObservePersist(it.Payload.Kind(), typ, n, kept)
 }
 
 // encode appends one line to the buffer, assigning its ordinal.

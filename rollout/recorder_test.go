@@ -135,18 +135,36 @@ func TestRecorderPersistencePolicy(t *testing.T) {
 	if _, err := NewRecorder(RecorderConfig{Path: path, Meta: testMeta(id, "future")}); !errors.Is(err, ErrUnsupportedHistoryMode) {
 		t.Errorf("NewRecorder(future mode) = %v, want ErrUnsupportedHistoryMode", err)
 	}
-	r, err := NewRecorder(RecorderConfig{Path: path, Meta: testMeta(id, HistoryModePaginated)})
+	obs := &countObserver{}
+	r, err := NewRecorder(RecorderConfig{Path: path, Meta: testMeta(id, HistoryModePaginated), Observer: obs})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Append(transient, trigger); err != nil {
 		t.Fatal(err)
 	}
+	if obs.dropped["event_msg/exec_command_begin"] == 0 || obs.dropped["response_item/compaction_trigger"] == 0 || len(obs.kept) != 0 {
+		t.Errorf("observer saw kept %v dropped %v", obs.kept, obs.dropped)
+	}
 	if err := r.Close(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Errorf("only dropped items appended, yet the file exists (%v)", err)
+	}
+	r, err = NewRecorder(RecorderConfig{Path: path, Meta: testMeta(id, HistoryModePaginated), Observer: obs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Append(NewMessage(RoleUser, "kept")); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lines := fileLines(t, path)
+	if got, want := obs.kept["response_item/message"], len(lines[1])+1; got != want {
+		t.Errorf("observer kept bytes = %d, want %d (the line)", got, want)
 	}
 }
 
@@ -411,4 +429,17 @@ func TestAppendItemsCopiesRaw(t *testing.T) {
 			t.Errorf("copy %d differs beyond the ordinal:\n got %s\nwant %s", i, g, want)
 		}
 	}
+}
+
+type countObserver struct{ kept, dropped map[string]int }
+
+func (o *countObserver) ObservePersist(kind Kind, typ string, n int, kept bool) {
+	if o.kept == nil {
+		o.kept, o.dropped = map[string]int{}, map[string]int{}
+	}
+	m := o.dropped
+	if kept {
+		m = o.kept
+	}
+	m[string(kind)+"/"+typ] += n
 }

@@ -85,7 +85,7 @@ type ResponseItem struct {
 	// Passthrough is Codex's internal_chat_message_metadata_passthrough.
 	Passthrough *Passthrough `json:"internal_chat_message_metadata_passthrough,omitempty"`
 	// Extra holds the members not modelled above, verbatim.
-	Extra map[string]json.RawMessage `json:"-"`
+	Extra Members `json:"-"`
 }
 
 var responseItemFields = jsonFields(reflect.TypeFor[ResponseItem]())
@@ -107,10 +107,7 @@ func (r *ResponseItem) UnmarshalJSON(b []byte) error {
 }
 
 // MarshalJSON implements json.Marshaler, writing Extra back.
-func (r ResponseItem) MarshalJSON() ([]byte, error) {
-	type plain ResponseItem
-	return encodeObject(plain(r), responseItemFields, r.Extra)
-}
+func (r ResponseItem) MarshalJSON() ([]byte, error) { return r.appendJSON(nil) }
 
 // TurnID returns the turn id from the passthrough metadata, or "".
 func (r *ResponseItem) TurnID() string {
@@ -173,7 +170,7 @@ type ContentPart struct {
 	ImageURL         string `json:"image_url,omitempty"`
 	Detail           string `json:"detail,omitempty"`
 	// Extra holds the members not modelled above, verbatim.
-	Extra map[string]json.RawMessage `json:"-"`
+	Extra Members `json:"-"`
 }
 
 var contentPartFields = jsonFields(reflect.TypeFor[ContentPart]())
@@ -192,10 +189,7 @@ func (c *ContentPart) UnmarshalJSON(b []byte) error {
 }
 
 // MarshalJSON implements json.Marshaler, writing Extra back.
-func (c ContentPart) MarshalJSON() ([]byte, error) {
-	type plain ContentPart
-	return encodeObject(plain(c), contentPartFields, c.Extra)
-}
+func (c ContentPart) MarshalJSON() ([]byte, error) { return c.appendJSON(nil) }
 
 // Passthrough is Codex's internal_chat_message_metadata_passthrough: the
 // turn that produced an item, plus members Codex adds (create_time,
@@ -203,7 +197,7 @@ func (c ContentPart) MarshalJSON() ([]byte, error) {
 type Passthrough struct {
 	TurnID string `json:"turn_id,omitempty"`
 	// Extra holds the members not modelled above, verbatim.
-	Extra map[string]json.RawMessage `json:"-"`
+	Extra Members `json:"-"`
 }
 
 var passthroughFields = jsonFields(reflect.TypeFor[Passthrough]())
@@ -222,10 +216,7 @@ func (p *Passthrough) UnmarshalJSON(b []byte) error {
 }
 
 // MarshalJSON implements json.Marshaler, writing Extra back.
-func (p Passthrough) MarshalJSON() ([]byte, error) {
-	type plain Passthrough
-	return encodeObject(plain(p), passthroughFields, p.Extra)
-}
+func (p Passthrough) MarshalJSON() ([]byte, error) { return p.appendJSON(nil) }
 
 // ToolOutput is the output of a function or custom tool call. Codex writes
 // it either as a JSON string (Text) or as an array of content parts (Parts);
@@ -245,33 +236,36 @@ func (o *ToolOutput) UnmarshalJSON(b []byte) error {
 	*o = ToolOutput{}
 	t := bytes.TrimSpace(b)
 	switch {
-	case len(t) > 0 && t[0] == '"':
-		return json.Unmarshal(t, &o.Text)
-	case len(t) > 0 && t[0] == '[':
-		o.Parts = []ContentPart{}
-		return json.Unmarshal(t, &o.Parts)
 	case string(t) == "null":
 		return nil
-	default:
-		if !json.Valid(t) {
-			return json.Unmarshal(t, new(any)) // the decoder's syntax error
+	case len(t) > 0 && t[0] == '"':
+		if !validJSON(t) {
+			return json.Unmarshal(t, &o.Text) // the decoder's syntax error
 		}
-		o.Raw = append(json.RawMessage(nil), t...)
+		s, err := decodeString(t)
+		o.Text = s
+		return err
+	case len(t) > 0 && t[0] == '[':
+		o.Parts = []ContentPart{}
+		return eachElement(t, func(elem []byte) error {
+			var p ContentPart
+			if err := p.UnmarshalJSON(elem); err != nil {
+				return err
+			}
+			o.Parts = append(o.Parts, p)
+			return nil
+		})
+	default:
+		if !validJSON(t) {
+			return errSyntax
+		}
+		o.Raw = bytes.Clone(t)
 		return nil
 	}
 }
 
 // MarshalJSON implements json.Marshaler.
-func (o ToolOutput) MarshalJSON() ([]byte, error) {
-	switch {
-	case o.Parts != nil:
-		return marshalJSON(o.Parts)
-	case o.Raw != nil:
-		return o.Raw, nil
-	default:
-		return marshalJSON(o.Text)
-	}
-}
+func (o ToolOutput) MarshalJSON() ([]byte, error) { return o.appendJSON(nil) }
 
 // String returns the output as text: Text, or the text parts joined with
 // newlines, or Raw.
