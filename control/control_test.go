@@ -130,3 +130,76 @@ func TestResumeTreeAfterRestart(t *testing.T) {
 		t.Errorf("Resume(grandchild) = nil error, want ErrLoaded or ErrNotRoot")
 	}
 }
+
+func TestMessagingToolsAndLimits(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Limits.MaxDepth = 1; c.Limits.MaxLiveAgents = 3 })
+	m := e.model
+	gate := modeltest.NewGate()
+	m.Route(modeltest.ForAgent("/root"),
+		modeltest.CallID("s1", "spawn_agent", `{"task_name":"w","message":"work","fork_turns":"none"}`),
+		modeltest.CallID("s2", "send_message", `{"target":"w","message":"fyi"}`),
+		modeltest.CallID("s3", "followup_task", `{"target":"/root","message":"x"}`),
+		modeltest.CallID("s4", "send_message", `{"target":"nope","message":"x"}`),
+		modeltest.CallID("s5", "spawn_agent", `{"task_name":"v","message":"v","fork_turns":"none"}`),
+		modeltest.CallID("s6", "spawn_agent", `{"task_name":"u","message":"u","fork_turns":"none"}`),
+		modeltest.CallID("s7", "interrupt_agent", `{"target":"w"}`),
+		modeltest.CallID("s8", "list_agents", `{}`),
+		modeltest.CallID("s9", "wait_agent", `{"timeout_ms":1}`),
+		modeltest.Text("root done"))
+	m.Route(modeltest.ForAgent("/root/w"),
+		modeltest.CallID("w1", "spawn_agent", `{"task_name":"deep","message":"d","fork_turns":"none"}`),
+		modeltest.Respond(modeltest.Pause(gate), modeltest.Text("never")))
+	m.Route(modeltest.ForAgent("/root/v"), modeltest.Text("v done"))
+	m.AllowUnused()
+	root := e.start()
+	go func() {
+		<-gate.Reached()
+	}()
+	e.submit(root, "go")
+	gate.Release()
+	reqs := e.requestsOf("/root")
+	last := reqs[len(reqs)-1]
+	want := map[string]string{
+		"s1": `{"task_name":"/root/w"}`,
+		"s2": "",
+		"s3": "Follow-up tasks can't target the root agent",
+		"s4": "live agent path `/root/nope` not found",
+		"s5": `{"task_name":"/root/v"}`,
+		"s6": "collab spawn failed: agent thread limit reached (3 live agents per tree)",
+		"s9": `{"message":"Wait timed out.","timed_out":true}`,
+	}
+	for id, w := range want {
+		if got, _ := modeltest.Output(last, id); got != w {
+			t.Errorf("output %s = %q, want %q", id, got, w)
+		}
+	}
+	if got, _ := modeltest.Output(last, "s7"); !strings.HasPrefix(got, `{"previous_status":`) {
+		t.Errorf("interrupt_agent output = %q", got)
+	}
+	if got, _ := modeltest.Output(last, "s8"); !strings.Contains(got, `"agent_name":"/root"`) || !strings.Contains(got, `"agent_name":"/root/w"`) {
+		t.Errorf("list_agents output = %q", got)
+	}
+	wreqs := e.requestsOf("/root/w")
+	if got, _ := modeltest.Output(wreqs[1], "w1"); got != "Agent depth limit reached (max depth 1). Solve the task yourself." {
+		t.Errorf("deep spawn output = %q", got)
+	}
+	// send_message did not start a turn on its own; the interrupt aborted
+	// w's paused turn.
+	e.waitStatus(root, "/root/w", StatusInterrupted)
+}
+
+func TestCrossTreeRefused(t *testing.T) {
+	e := newEnv(t, nil)
+	other := e.start()
+	e.model.Route(modeltest.ForAgent("/root"),
+		modeltest.CallID("x1", "send_message", `{"target":"`+string(other.ID())+`","message":"hi"}`),
+		modeltest.Text("done"))
+	root := e.start()
+	e.model.Route(modeltest.ForThread(root.ID()))
+	e.submit(root, "go")
+	r := e.requestsOf("/root")
+	got, _ := modeltest.Output(r[len(r)-1], "x1")
+	if !strings.Contains(got, "belongs to another tree") {
+		t.Errorf("cross-tree send = %q", got)
+	}
+}

@@ -163,16 +163,6 @@ func (e *env) requestsOf(path string) []*agent.Request {
 	return out
 }
 
-// render summarizes a request's input, one item a line.
-func render(req *agent.Request) string {
-	var b strings.Builder
-	for _, it := range req.Input {
-		b.WriteString(renderItem(&it))
-		b.WriteByte('\n')
-	}
-	return b.String()
-}
-
 func renderItem(it *rollout.ResponseItem) string {
 	text := func() string {
 		var parts []string
