@@ -66,16 +66,19 @@ func benchRecorder(b *testing.B, id rollout.ThreadID) *rollout.Recorder {
 	return rec
 }
 
-func benchAgent(b *testing.B, i int) *agent.Agent {
+func benchAgent(b *testing.B, i int, persist bool) *agent.Agent {
 	id := rollout.ThreadID(fmt.Sprintf("01a21136-be7b-7fa3-a673-%012d", i))
-	a, err := agent.New(agent.Config{
+	cfg := agent.Config{
 		ThreadID:    id,
 		Model:       loopModel(),
 		Tools:       []capability.Tool{noop},
-		Recorder:    benchRecorder(b, id),
 		HistoryMode: rollout.HistoryModePaginated,
 		Logger:      slog.New(slog.DiscardHandler),
-	})
+	}
+	if persist {
+		cfg.Recorder = benchRecorder(b, id)
+	}
+	a, err := agent.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -115,7 +118,7 @@ func BenchmarkStep(b *testing.B) {
 		for i := range b.N {
 			if i%stepsPerTurn == 0 {
 				u := rollout.NewMessage(rollout.RoleUser, "go")
-				history = append(history[:0], *u)
+				history = append(history, *u)
 				_ = rec.Append(u)
 			}
 			req := &agent.Request{Input: history}
@@ -137,7 +140,7 @@ func BenchmarkStep(b *testing.B) {
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "steps/s")
 	})
 	b.Run("agents=1", func(b *testing.B) {
-		a := benchAgent(b, 0)
+		a := benchAgent(b, 0, true)
 		b.ReportAllocs()
 		b.ResetTimer()
 		runTurns(b, a, b.N)
@@ -147,7 +150,7 @@ func BenchmarkStep(b *testing.B) {
 		const n = 100
 		agents := make([]*agent.Agent, n)
 		for i := range agents {
-			agents[i] = benchAgent(b, i)
+			agents[i] = benchAgent(b, i, true)
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
@@ -156,6 +159,38 @@ func BenchmarkStep(b *testing.B) {
 			wg.Go(func() { runTurns(b, a, (b.N+n-1)/n) })
 		}
 		wg.Wait()
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "steps/s")
+	})
+}
+
+// BenchmarkStepInMemory isolates the runtime's CPU overhead per step: no
+// rollout, against a baseline that only calls the model and appends to a
+// history slice (which grows over the run, as the agent's does).
+func BenchmarkStepInMemory(b *testing.B) {
+	b.Run("baseline", func(b *testing.B) {
+		model := loopModel()
+		var history []rollout.ResponseItem
+		b.ReportAllocs()
+		for i := range b.N {
+			if i%stepsPerTurn == 0 {
+				history = append(history, *rollout.NewMessage(rollout.RoleUser, "go"))
+			}
+			for ev := range model.Stream(context.Background(), &agent.Request{Input: history}) {
+				if ev.Kind == agent.StreamItemDone {
+					history = append(history, *ev.Item)
+					if ev.Item.Type == rollout.ItemFunctionCall {
+						history = append(history, *rollout.NewFunctionCallOutput(ev.Item.CallID, "ok"))
+					}
+				}
+			}
+		}
+		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "steps/s")
+	})
+	b.Run("agents=1", func(b *testing.B) {
+		a := benchAgent(b, 0, false)
+		b.ReportAllocs()
+		b.ResetTimer()
+		runTurns(b, a, b.N)
 		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "steps/s")
 	})
 }

@@ -42,6 +42,10 @@ type ForkOptions struct {
 // parent's last turn is still open (started, never ended), a turn_aborted
 // {reason: interrupted} closes it in the fork, as Codex does. Corrupt lines
 // of the parent are skipped; an unsupported history mode fails closed.
+//
+// The parent is read twice (once to find the cut, once to copy), holding
+// one line at a time, so forking a large thread needs little memory. The
+// parent may be live: the fork copies the items the first pass saw.
 func Fork(ctx context.Context, srcPath string, opts ForkOptions) (*Recorder, error) {
 	if !opts.NewID.Valid() {
 		return nil, fmt.Errorf("rollout: fork: new id %q: %w", opts.NewID, ErrInvalidThreadID)
@@ -56,8 +60,12 @@ func Fork(ctx context.Context, srcPath string, opts ForkOptions) (*Recorder, err
 	if !parentMeta.Mode().Known() {
 		return nil, fmt.Errorf("rollout: fork: %w %q (thread %s)", ErrUnsupportedHistoryMode, parentMeta.HistoryMode, parentMeta.ID)
 	}
-	var items []Item
-	for it, err := range Read(srcPath, ReadOptions{}) {
+	// Pass 1 (raw lines dropped): where to cut, and whether a turn is left
+	// open. Pass 2 streams the kept lines into the fork, so forking a large
+	// thread holds one line at a time, not the whole history.
+	var scan forkScan
+	total := 0
+	for it, err := range Read(srcPath, ReadOptions{DropRaw: true}) {
 		if err != nil {
 			var ce *CorruptError
 			if errors.As(err, &ce) {
@@ -65,13 +73,43 @@ func Fork(ctx context.Context, srcPath string, opts ForkOptions) (*Recorder, err
 			}
 			return nil, fmt.Errorf("rollout: fork: %w", err)
 		}
-		items = append(items, it)
+		scan.add(total, it)
+		total++
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	cut := 0
 	if opts.LastTurns > 0 {
-		items = items[forkCut(items, opts.LastTurns):]
+		cut = scan.cut(total, opts.LastTurns)
+	}
+	// The parent may still be growing: copy exactly the items pass 1 saw.
+	copyItems := func(rec *Recorder) (string, error) {
+		open := ""
+		i := 0
+		for it, err := range Read(srcPath, ReadOptions{}) {
+			if err != nil {
+				var ce *CorruptError
+				if errors.As(err, &ce) {
+					continue
+				}
+				return "", err
+			}
+			if i >= total {
+				break
+			}
+			if i >= cut {
+				if err := rec.AppendItems(it); err != nil {
+					return "", err
+				}
+				open = trackOpenTurn(open, it)
+			}
+			i++
+		}
+		if i < total {
+			return "", fmt.Errorf("rollout: fork: %s shrank while forking (%d of %d items)", srcPath, i, total)
+		}
+		return open, nil
 	}
 
 	var meta *SessionMeta
@@ -104,11 +142,12 @@ func Fork(ctx context.Context, srcPath string, opts ForkOptions) (*Recorder, err
 		rec.Close()
 		return nil, fmt.Errorf("rollout: fork: %w", err)
 	}
-	if err := rec.AppendItems(items...); err != nil {
+	open, err := copyItems(rec)
+	if err != nil {
 		rec.Close()
 		return nil, fmt.Errorf("rollout: fork: %w", err)
 	}
-	if open := openTurnID(items); open != "" {
+	if open != "" {
 		ev, err := NewEvent(TurnAborted{TurnID: open, Reason: "interrupted"})
 		if err == nil {
 			err = rec.Append(ev)
@@ -125,88 +164,90 @@ func Fork(ctx context.Context, srcPath string, opts ForkOptions) (*Recorder, err
 	return rec, nil
 }
 
-// forkCut returns the index of the first item of the n-th last surviving
-// user turn (0 when there are fewer). A turn starts at its task_started,
-// or, in files without explicit boundaries, at its user message (legacy
-// user_message event, or a user-turn-boundary response item).
-func forkCut(items []Item, n int) int {
-	var starts []int // surviving user-turn starts
-	turnStart := -1  // index of the open explicit turn's task_started
-	counted := false // the open explicit turn already counted as a user turn
-	for i, it := range items {
-		switch p := it.Payload.(type) {
-		case *EventMsg:
-			switch {
-			case p.Is(EventTurnStarted):
-				turnStart, counted = i, false
-			case p.Is(EventTurnComplete), p.Is(EventTurnAborted):
-				turnStart = -1
-			case p.Is(EventThreadRolledBack):
-				var rb ThreadRolledBack
-				if p.Decode(&rb) == nil {
-					starts = starts[:len(starts)-min(int(rb.NumTurns), len(starts))]
-				}
-			case p.Is(EventUserMessage):
-				if turnStart < 0 && !prevIsUserItem(items, i) {
-					starts = append(starts, i)
-				}
-			}
-		case *ResponseItem:
-			if !IsUserTurnBoundary(p) {
-				continue
-			}
-			switch {
-			case turnStart >= 0 && !counted:
-				starts, counted = append(starts, turnStart), true
-			case turnStart < 0:
-				starts = append(starts, i)
-			}
-		case *InterAgentCommunication:
-			if turnStart >= 0 && !counted {
-				starts, counted = append(starts, turnStart), true
-			} else if turnStart < 0 {
-				starts = append(starts, i)
-			}
-		}
-	}
-	if n >= len(starts) || len(starts) == 0 {
-		if len(starts) == 0 {
-			return len(items)
-		}
-		return starts[0]
-	}
-	return starts[len(starts)-n]
+// forkScan finds user-turn starts in one forward pass. A turn starts at
+// its task_started, or, in files without explicit boundaries, at its user
+// message (legacy user_message event, or a user-turn-boundary response
+// item); rollbacks remove the starts of the turns they drop.
+type forkScan struct {
+	starts    []int // surviving user-turn starts
+	turnStart int   // index of the open explicit turn's task_started, or -1
+	counted   bool  // the open explicit turn already counted as a user turn
+	prevUser  bool  // the last history item was a user-turn boundary
+	init      bool
 }
 
-// prevIsUserItem reports whether the legacy user_message event at i twins
-// a user response item just before it (already counted).
-func prevIsUserItem(items []Item, i int) bool {
-	for j := i - 1; j >= 0; j-- {
-		switch p := items[j].Payload.(type) {
-		case *ResponseItem:
-			return IsUserTurnBoundary(p)
-		case *TurnContext, *WorldState, *InterAgentMetadata:
-			continue
-		default:
-			return false
+func (s *forkScan) add(i int, it Item) {
+	if !s.init {
+		s.turnStart, s.init = -1, true
+	}
+	boundary := func() {
+		switch {
+		case s.turnStart >= 0 && !s.counted:
+			s.starts, s.counted = append(s.starts, s.turnStart), true
+		case s.turnStart < 0:
+			s.starts = append(s.starts, i)
 		}
 	}
-	return false
+	switch p := it.Payload.(type) {
+	case *EventMsg:
+		switch {
+		case p.Is(EventTurnStarted):
+			s.turnStart, s.counted = i, false
+		case p.Is(EventTurnComplete), p.Is(EventTurnAborted):
+			s.turnStart = -1
+		case p.Is(EventThreadRolledBack):
+			var rb ThreadRolledBack
+			if p.Decode(&rb) == nil {
+				s.starts = s.starts[:len(s.starts)-min(int(rb.NumTurns), len(s.starts))]
+			}
+		case p.Is(EventUserMessage):
+			// The legacy twin of a user response item just before it is
+			// the same turn.
+			if s.turnStart < 0 && !s.prevUser {
+				s.starts = append(s.starts, i)
+			}
+		}
+		s.prevUser = false
+	case *ResponseItem:
+		u := IsUserTurnBoundary(p)
+		if u {
+			boundary()
+		}
+		s.prevUser = u
+	case *InterAgentCommunication:
+		boundary()
+		s.prevUser = false
+	case *TurnContext, *WorldState, *InterAgentMetadata:
+		// Between a user item and its legacy twin: keep prevUser.
+	default:
+		s.prevUser = false
+	}
 }
 
-// openTurnID returns the id of an explicit turn left open at the end of
-// items, or "".
-func openTurnID(items []Item) string {
-	open := ""
-	for _, it := range items {
-		if e, ok := it.Payload.(*EventMsg); ok {
-			switch {
-			case e.Is(EventTurnStarted):
-				open = e.TurnID
-			case e.Is(EventTurnComplete), e.Is(EventTurnAborted):
-				if e.TurnID == "" || e.TurnID == open {
-					open = ""
-				}
+// cut returns the index of the first item of the n-th last surviving user
+// turn (the first turn's start when there are fewer; total when there is
+// none).
+func (s *forkScan) cut(total, n int) int {
+	switch {
+	case len(s.starts) == 0:
+		return total
+	case n >= len(s.starts):
+		return s.starts[0]
+	default:
+		return s.starts[len(s.starts)-n]
+	}
+}
+
+// trackOpenTurn returns the id of the explicit turn left open after it,
+// given the one open before it.
+func trackOpenTurn(open string, it Item) string {
+	if e, ok := it.Payload.(*EventMsg); ok {
+		switch {
+		case e.Is(EventTurnStarted):
+			return e.TurnID
+		case e.Is(EventTurnComplete), e.Is(EventTurnAborted):
+			if e.TurnID == "" || e.TurnID == open {
+				return ""
 			}
 		}
 	}

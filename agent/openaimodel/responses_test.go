@@ -720,3 +720,17 @@ func TestConcurrentStreams(t *testing.T) {
 		}
 	}
 }
+
+func TestResponsesTypeFromEventName(t *testing.T) {
+	body := "event: response.output_text.delta\ndata: {\"delta\":\"x\"}\n\n" +
+		"data: [DONE]\n\n" +
+		"event: response.completed\ndata: {\"response\":{\"id\":\"r\"}}\n\n"
+	ts := newTestServer(t, serveSSE(body))
+	evs, err := collect(t, newResponses(t, ts.config()).Stream(t.Context(), request()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := kinds(evs), []string{"text_delta", "completed"}; !slices.Equal(got, want) || evs[0].Delta != "x" {
+		t.Errorf("events = %v (%+v), want %v", got, evs, want)
+	}
+}
