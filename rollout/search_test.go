@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -83,6 +84,8 @@ func TestSearch(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
+	before := runtime.NumGoroutine()
+	defer checkNoGoroutineLeak(t, before)
 	tests := []struct {
 		name string
 		opts SearchOptions
