@@ -166,12 +166,15 @@ func TestMessagingToolsAndLimits(t *testing.T) {
 		"s4": "live agent path `/root/nope` not found",
 		"s5": `{"task_name":"/root/v"}`,
 		"s6": "collab spawn failed: agent thread limit reached (3 live agents per tree)",
-		"s9": `{"message":"Wait timed out.","timed_out":true}`,
 	}
 	for id, w := range want {
 		if got, _ := modeltest.Output(last, id); got != w {
 			t.Errorf("output %s = %q, want %q", id, got, w)
 		}
+	}
+	// /root/v's FINAL_ANSWER may or may not have arrived before the wait.
+	if got, _ := modeltest.Output(last, "s9"); got != `{"message":"Wait timed out.","timed_out":true}` && got != `{"message":"Wait completed.","timed_out":false}` {
+		t.Errorf("wait_agent output = %q", got)
 	}
 	if got, _ := modeltest.Output(last, "s7"); !strings.HasPrefix(got, `{"previous_status":`) {
 		t.Errorf("interrupt_agent output = %q", got)
