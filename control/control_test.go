@@ -134,7 +134,7 @@ func TestResumeTreeAfterRestart(t *testing.T) {
 func TestMessagingToolsAndLimits(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.Limits.MaxDepth = 1; c.Limits.MaxLiveAgents = 3 })
 	m := e.model
-	gate := modeltest.NewGate()
+	gate, rootGate := modeltest.NewGate(), modeltest.NewGate()
 	m.Route(modeltest.ForAgent("/root"),
 		modeltest.CallID("s1", "spawn_agent", `{"task_name":"w","message":"work","fork_turns":"none"}`),
 		modeltest.CallID("s2", "send_message", `{"target":"w","message":"fyi"}`),
@@ -142,7 +142,7 @@ func TestMessagingToolsAndLimits(t *testing.T) {
 		modeltest.CallID("s4", "send_message", `{"target":"nope","message":"x"}`),
 		modeltest.CallID("s5", "spawn_agent", `{"task_name":"v","message":"v","fork_turns":"none"}`),
 		modeltest.CallID("s6", "spawn_agent", `{"task_name":"u","message":"u","fork_turns":"none"}`),
-		modeltest.CallID("s7", "interrupt_agent", `{"target":"w"}`),
+		modeltest.Respond(modeltest.Pause(rootGate), modeltest.CallID("s7", "interrupt_agent", `{"target":"w"}`)),
 		modeltest.CallID("s8", "list_agents", `{}`),
 		modeltest.CallID("s9", "wait_agent", `{"timeout_ms":1}`),
 		modeltest.Text("root done"))
@@ -152,11 +152,16 @@ func TestMessagingToolsAndLimits(t *testing.T) {
 	m.Route(modeltest.ForAgent("/root/v"), modeltest.Text("v done"))
 	m.AllowUnused()
 	root := e.start()
+	released := make(chan struct{})
 	go func() {
+		defer close(released)
+		// The root interrupts w only once w sits in its second request.
 		<-gate.Reached()
+		rootGate.Release()
 	}()
 	e.submit(root, "go")
 	gate.Release()
+	<-released
 	reqs := e.requestsOf("/root")
 	last := reqs[len(reqs)-1]
 	want := map[string]string{
