@@ -7,6 +7,7 @@ import (
 
 	"github.com/troupe-run/troupe/agent/modeltest"
 	"github.com/troupe-run/troupe/rollout"
+	"github.com/troupe-run/troupe/rollout/sqlitestore"
 )
 
 func TestSpawnTreeDepth3(t *testing.T) {
@@ -209,5 +210,61 @@ func TestCrossTreeRefused(t *testing.T) {
 	got, _ := modeltest.Output(r[len(r)-1], "x1")
 	if !strings.Contains(got, "belongs to another tree") {
 		t.Errorf("cross-tree send = %q", got)
+	}
+}
+
+// TestSQLiteIndexTreeAndClose spawns /root/a/b with the real SQLite index,
+// checks children and descendants, then close_agent of /root/a closes both
+// edges and stops the subtree.
+func TestSQLiteIndexTreeAndClose(t *testing.T) {
+	var ix *sqlitestore.Index
+	e := newEnv(t, func(c *Config) {
+		var err error
+		ix, err = sqlitestore.OpenIndex(context.Background(), sqlitestore.Config{Home: c.Home})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Index = SQLiteIndex(ix)
+	})
+	t.Cleanup(func() { ix.Close() }) // runs before the goroutine check
+	m := e.model
+	m.Route(modeltest.ForAgent("/root"),
+		modeltest.CallID("c1", "spawn_agent", `{"task_name":"a","message":"task a","fork_turns":"none"}`),
+		modeltest.Text("root done"),
+		modeltest.CallID("c9", "close_agent", `{"target":"a"}`),
+		modeltest.Text("closed"))
+	m.Route(modeltest.ForAgent("/root/a"),
+		modeltest.CallID("c2", "spawn_agent", `{"task_name":"b","message":"task b","fork_turns":"none"}`),
+		modeltest.Text("a done"))
+	m.Route(modeltest.ForAgent("/root/a/b"), modeltest.Text("b done"))
+	root := e.start()
+	e.submit(root, "go")
+	b := e.waitStatus(root, "/root/a/b", StatusCompleted)
+	a := e.waitStatus(root, "/root/a", StatusCompleted)
+	ctx := context.Background()
+	desc, err := ix.SpawnDescendants(ctx, root.ID(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, d := range desc {
+		got = append(got, string(d.Parent)+">"+string(d.Child)+":"+d.Status)
+	}
+	want := []string{string(root.ID()) + ">" + string(a.id) + ":open", string(a.id) + ">" + string(b.id) + ":open"}
+	if strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("SpawnDescendants = %v, want %v", got, want)
+	}
+	e.submit(root, "close a")
+	desc, _ = ix.SpawnDescendants(ctx, root.ID(), "")
+	for _, d := range desc {
+		if d.Status != EdgeClosed {
+			t.Errorf("edge to %s = %s after close_agent, want closed", d.Child, d.Status)
+		}
+	}
+	if st := e.rt.Status(a.id); st.Kind != StatusNotFound {
+		t.Errorf("Status(/root/a) after close = %v, want not_found", st)
+	}
+	if st := e.rt.Status(b.id); st.Kind != StatusNotFound {
+		t.Errorf("Status(/root/a/b) after close = %v, want not_found", st)
 	}
 }

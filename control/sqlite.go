@@ -1,0 +1,35 @@
+package control
+
+import (
+	"context"
+
+	"github.com/troupe-run/troupe/rollout"
+	"github.com/troupe-run/troupe/rollout/sqlitestore"
+)
+
+// SQLiteIndex adapts the SQLite thread index (rollout/sqlitestore) to
+// Index: spawn edges go to its thread_spawn_edges table, so Children,
+// Descendants and the CLI see the tree.
+func SQLiteIndex(ix *sqlitestore.Index) Index { return sqliteIndex{ix} }
+
+type sqliteIndex struct{ ix *sqlitestore.Index }
+
+func (s sqliteIndex) UpsertEdge(ctx context.Context, parent, child rollout.ThreadID, status string) error {
+	return s.ix.RecordEdge(ctx, parent, child, status)
+}
+
+func (s sqliteIndex) SetEdgeStatus(ctx context.Context, child rollout.ThreadID, status string) error {
+	return s.ix.SetEdgeStatus(ctx, child, status)
+}
+
+func (s sqliteIndex) ChildEdges(ctx context.Context, parent rollout.ThreadID) ([]Edge, error) {
+	es, err := s.ix.SpawnChildren(ctx, parent, "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Edge, len(es))
+	for i, e := range es {
+		out[i] = Edge{Parent: e.Parent, Child: e.Child, Status: e.Status}
+	}
+	return out, nil
+}
