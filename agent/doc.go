@@ -16,7 +16,7 @@
 // New validates the config and starts nothing. Run is the owner goroutine:
 // it owns the thread's admission state (the active turn, a reserved next
 // turn) and serves the public methods, which send requests to it and select
-// on their ctx and on the agent stopping. Run returns when ctx ends (with
+// on their ctx and on the agent stopping (so they wait until Run runs). Run returns when ctx ends (with
 // its cause) or after Close (with nil). Stopping aborts the active turn
 // (TurnAborted{interrupted}, rollout flushed), waits for every tool
 // goroutine and closes subscriptions. Close is idempotent and waits for

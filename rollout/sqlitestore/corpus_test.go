@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/troupe-run/troupe/rollout"
@@ -130,6 +132,21 @@ func TestCorpusRebuildMatchesCodex(t *testing.T) {
 			if len(got) != len(want) {
 				t.Errorf("threads = %d, want %d (Codex)", len(got), len(want))
 			}
+			var codexEdges, ourEdges int
+			cdb, err := sql.Open("sqlite", "file:"+filepath.Join(src, "state_5.sqlite")+"?mode=ro&immutable=1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cdb.QueryRow(`SELECT count(*) FROM thread_spawn_edges`).Scan(&codexEdges); err != nil {
+				t.Fatal(err)
+			}
+			cdb.Close()
+			if err := ix.db.QueryRow(`SELECT count(*) FROM thread_spawn_edges`).Scan(&ourEdges); err != nil {
+				t.Fatal(err)
+			}
+			if ourEdges != codexEdges {
+				t.Errorf("spawn edges = %d, want %d (Codex)", ourEdges, codexEdges)
+			}
 			for id, w := range want {
 				g, ok := got[id]
 				if !ok {
@@ -171,6 +188,95 @@ func TestCorpusRebuildMatchesCodex(t *testing.T) {
 				}
 				if g.SessionID == "" || !rollout.ThreadID(g.SessionID).Valid() {
 					t.Errorf("%s: session id %q", id, g.SessionID)
+				}
+			}
+		})
+	}
+}
+
+// readCodexItems reads Codex's paginated-history projection:
+// thread id -> "turn/item/type" in rollout order.
+func readCodexItems(t *testing.T, path string) map[string][]string {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro&immutable=1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT thread_id, turn_id, item_id, item_type FROM thread_items ORDER BY thread_id, rollout_ordinal`)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	defer rows.Close()
+	out := map[string][]string{}
+	for rows.Next() {
+		var th, turn, item, typ string
+		if err := rows.Scan(&th, &turn, &item, &typ); err != nil {
+			t.Fatal(err)
+		}
+		out[th] = append(out[th], turn+"/"+item+"/"+typ)
+	}
+	return out
+}
+
+// TestCorpusStoreReads opens each copied Codex home as a Store and reads
+// every thread: history, turns, and projected items, which must be the
+// items of Codex's own projection (thread_history_1.sqlite), in order.
+func TestCorpusStoreReads(t *testing.T) {
+	ctx := context.Background()
+	for _, sc := range corpusScenarios {
+		t.Run(sc, func(t *testing.T) {
+			home := t.TempDir()
+			src := filepath.Join("testdata", "codex-0.169", sc, "codex_home")
+			copyTree(t, src, home)
+			codexItems := readCodexItems(t, filepath.Join(src, "thread_history_1.sqlite"))
+			s, err := Open(ctx, Config{Home: home})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			page, err := s.List(ctx, ListOptions{Page: Page{Limit: MaxPageSize}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, th := range page.Threads {
+				d, err := s.Read(ctx, th.ID)
+				if err != nil {
+					t.Errorf("Read(%s) = %v", th.ID, err)
+					continue
+				}
+				if d.CorruptLines != 0 || len(d.Items) == 0 || len(d.Turns) == 0 {
+					t.Errorf("Read(%s): %d items, %d turns, %d corrupt lines", th.ID, len(d.Items), len(d.Turns), d.CorruptLines)
+				}
+				items, err := s.Items(ctx, th.ID, Page{Limit: MaxPageSize})
+				if err != nil {
+					t.Errorf("Items(%s) = %v", th.ID, err)
+				}
+				var got []string
+				for _, r := range items.Items {
+					typ := strings.ToLower(r.Type[:1]) + r.Type[1:]
+					if r.Type == "Extension" {
+						// Codex's projection names an extension item by its
+						// kind's last part (clock.sleep -> sleep).
+						var ext struct{ Kind string }
+						json.Unmarshal(r.JSON, &ext)
+						typ = ext.Kind[strings.LastIndexByte(ext.Kind, '.')+1:]
+					}
+					got = append(got, r.TurnID+"/"+r.ItemID+"/"+typ)
+				}
+				if w := codexItems[string(th.ID)]; !slices.Equal(got, w) {
+					t.Errorf("Items(%s) =\n%v\nwant (Codex's thread_history_1.sqlite)\n%v", th.ID, got, w)
+				}
+				if th.ParentThreadID == "" {
+					tree, err := s.Descendants(ctx, th.ID, Page{})
+					if err != nil {
+						t.Errorf("Descendants(%s) = %v", th.ID, err)
+					}
+					for _, c := range tree.Threads {
+						if c.ParentThreadID == "" {
+							t.Errorf("descendant %s has no parent", c.ID)
+						}
+					}
 				}
 			}
 		})

@@ -11,6 +11,12 @@
 //     order, (archived, <sort>_ms DESC, id DESC);
 //   - thread_spawn_edges(parent_thread_id, child_thread_id PK, status) with
 //     an index on (parent, status): who spawned whom, open or closed;
+//   - thread_tree: each thread's ancestor chain along the spawn edges as a
+//     path of fixed-width node numbers, kept in the same transaction as
+//     every edge write, so that a subtree is one index range and a page of
+//     Descendants (tree order) costs O(page) even over 100 000 threads;
+//     List with an Ancestor filter and time-sorted Descendants use a
+//     recursive CTE over the edge index instead (O(subtree) per page);
 //   - thread_items and thread_projection: the history items projected
 //     incrementally for paginated reads (Store.Items), with a per-thread
 //     checkpoint (byte offset, next sequence, open turns) so that only the

@@ -461,3 +461,40 @@ func TestTreeMigrationFromExistingEdges(t *testing.T) {
 		}
 	}
 }
+
+// TestStalePathIsRepaired: a crash between an archive's rename and its
+// row update (or a copied home) leaves the row pointing at the wrong
+// place; the next lookup finds the file and repairs the row.
+func TestStalePathIsRepaired(t *testing.T) {
+	ctx := context.Background()
+	home := t.TempDir()
+	id := rollout.ThreadID("01a21136-0000-7000-8000-0000000000aa")
+	live := writeRollout(t, home, id, "moved under me", false)
+	s, err := Open(ctx, Config{Home: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	archived := rollout.ArchivedPath(home, live)
+	os.MkdirAll(filepath.Dir(archived), 0o755)
+	if err := os.Rename(live, archived); err != nil {
+		t.Fatal(err)
+	}
+	if th, _ := s.Get(ctx, id); th.Archived || th.RolloutPath != live {
+		t.Fatalf("row before repair = %+v, want the stale live path", th)
+	}
+	d, err := s.Read(ctx, id)
+	if err != nil || len(d.Items) == 0 {
+		t.Fatalf("Read(moved thread) = %d items, %v", len(d.Items), err)
+	}
+	th, err := s.Get(ctx, id)
+	if err != nil || !th.Archived || th.RolloutPath != archived {
+		t.Errorf("row after Read = %+v, %v; want archived at %s", th, err, archived)
+	}
+	if err := s.Unarchive(ctx, id); err != nil {
+		t.Fatalf("Unarchive = %v", err)
+	}
+	if th, _ := s.Get(ctx, id); th.Archived || th.RolloutPath != live {
+		t.Errorf("row after Unarchive = archived %v path %s, want %s", th.Archived, th.RolloutPath, live)
+	}
+}

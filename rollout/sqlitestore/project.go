@@ -129,6 +129,7 @@ func readSuffix(path string, offset int64) (lines []projLine, end int64, reset b
 // is re-checked inside the write transaction.
 func (ix *Index) project(ctx context.Context, id rollout.ThreadID, path string) (int, error) {
 	total := 0
+	start := int64(-1) // subagent_history_start_ordinal, read once
 	for {
 		st, err := ix.loadProjState(ctx, ix.db, id)
 		if err != nil {
@@ -149,14 +150,24 @@ func (ix *Index) project(ctx context.Context, id rollout.ThreadID, path string) 
 		if len(lines) == 0 {
 			return total, nil
 		}
-		if err := ix.applyProjection(ctx, id, st.offset, end, lines); err != nil {
+		if start < 0 {
+			start = 0
+			if m, err := rollout.ReadMeta(path); err == nil && m.SubagentHistoryStartOrdinal != nil {
+				start = int64(*m.SubagentHistoryStartOrdinal)
+			}
+		}
+		if err := ix.applyProjection(ctx, id, st.offset, end, lines, start); err != nil {
 			return total, err
 		}
 		total += len(lines)
 	}
 }
 
-func (ix *Index) applyProjection(ctx context.Context, id rollout.ThreadID, from, end int64, lines []projLine) error {
+// applyProjection reduces lines (from byte offset from up to end) into the
+// projection. Records below the sub-agent history start ordinal (the
+// prefix a forked sub-agent copied from its parent) only advance the
+// checkpoint, as in Codex.
+func (ix *Index) applyProjection(ctx context.Context, id rollout.ThreadID, from, end int64, lines []projLine, startOrdinal int64) error {
 	tx, err := ix.db.BeginTx(ctx, nil)
 	if err != nil {
 		return err
@@ -183,6 +194,9 @@ func (ix *Index) applyProjection(ctx context.Context, id rollout.ThreadID, from,
 		}
 		if m, ok := it.Payload.(*rollout.SessionMeta); ok && mode == "" {
 			mode = m.Mode()
+		}
+		if it.Ordinal != nil && int64(*it.Ordinal) < startOrdinal {
+			continue
 		}
 		if err := st.applyItem(ctx, tx, id, mode.Normalize(), it, ln.offset); err != nil {
 			return err

@@ -1,0 +1,220 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/troupe-run/troupe/agent"
+	"github.com/troupe-run/troupe/capability"
+	"github.com/troupe-run/troupe/mailbox"
+	"github.com/troupe-run/troupe/rollout"
+)
+
+// Index is the part of the thread index the supervisor uses: spawn edges.
+// The SQLite store of package rollout/sqlitestore implements it through a
+// small adapter; tests may use any implementation. Calls may come from many
+// goroutines.
+type Index interface {
+	// UpsertEdge records (or re-opens) the edge parent → child with the
+	// given status ("open" or "closed").
+	UpsertEdge(ctx context.Context, parent, child rollout.ThreadID, status string) error
+	// SetEdgeStatus changes the status of the edge that ends at child.
+	SetEdgeStatus(ctx context.Context, child rollout.ThreadID, status string) error
+	// ChildEdges lists the edges that start at parent, in a stable order.
+	ChildEdges(ctx context.Context, parent rollout.ThreadID) ([]Edge, error)
+}
+
+// Edge is one spawn edge of the index.
+type Edge struct {
+	Parent, Child rollout.ThreadID
+	// Status is EdgeOpen or EdgeClosed.
+	Status string
+}
+
+// Edge statuses, as Codex writes them in thread_spawn_edges.
+const (
+	EdgeOpen   = "open"
+	EdgeClosed = "closed"
+)
+
+// Limits bound a tree. Zero fields take the defaults below.
+type Limits struct {
+	// MaxDepth is the deepest a spawned agent may be (the root is 0, its
+	// children 1). Zero: DefaultMaxDepth.
+	MaxDepth int
+	// MaxLiveAgents bounds the agents of a tree alive at once, the root
+	// included. Zero: DefaultMaxLiveAgents.
+	MaxLiveAgents int
+	// MaxSpawns bounds the spawns of a tree over its life (closed agents
+	// count; resumed ones do not count again). Zero: DefaultMaxSpawns.
+	MaxSpawns int
+}
+
+// Default limits.
+const (
+	DefaultMaxDepth      = 4
+	DefaultMaxLiveAgents = 32
+	DefaultMaxSpawns     = 1024
+)
+
+// WaitLimits bound wait_agent's timeout_ms (Codex's min/default/max). Zero
+// fields take Codex's defaults: 10 000, 30 000 and 3 600 000 ms.
+type WaitLimits struct {
+	Min, Default, Max time.Duration
+}
+
+// Role is a named agent type a spawn_agent call may pick with agent_type.
+type Role struct {
+	// Description is shown to the model in spawn_agent's description.
+	Description string
+	// Instructions replace the parent's base instructions when set.
+	Instructions string
+}
+
+// MultiAgentMode is the delegation policy told to the model each turn.
+type MultiAgentMode string
+
+// The modes. The zero value means ModeExplicitRequestOnly.
+const (
+	// ModeExplicitRequestOnly: spawn sub-agents only when asked to.
+	ModeExplicitRequestOnly MultiAgentMode = "explicit_request_only"
+	// ModeProactive: spawn when parallel work helps.
+	ModeProactive MultiAgentMode = "proactive"
+)
+
+// Config configures a Runtime. Zero values are documented per field.
+type Config struct {
+	// Home holds the rollouts (sessions/, archived_sessions/) and the mail
+	// journal (mail/). Zero: ~/.troupe.
+	Home string
+	// Model answers every agent's requests. Required.
+	Model agent.Model
+	// ModelName is recorded in turn_context lines. Zero: "".
+	ModelName string
+	// Index records spawn edges (and serves Store). Zero: edges are kept in
+	// memory only, so Resume restores no children.
+	Index Index
+	// Limits bound each tree.
+	Limits Limits
+	// Wait bounds wait_agent.
+	Wait WaitLimits
+	// Sealer seals the task text of spawn_agent, send_message and
+	// followup_task. Zero: mailbox.Passthrough (the provider encrypted the
+	// argument; it is forwarded as is). With a sealer that can open its own
+	// output (mailbox.LocalSealer), the text is sealed as soon as the
+	// parent's model emits the call, so it is plaintext only in the
+	// recipient's model request.
+	Sealer mailbox.Sealer
+	// Roles are the agent types spawn_agent accepts. Zero: only the
+	// default role.
+	Roles map[string]Role
+	// Originator names the embedding product in session_meta. Zero:
+	// "troupe".
+	Originator string
+	// CLIVersion is written in session_meta. Zero: "troupe".
+	CLIVersion string
+	// Clock stamps persisted times. Zero: time.Now.
+	Clock func() time.Time
+	// NewID mints thread, turn and item ids. Zero: UUIDv7.
+	NewID func() string
+	// Logger receives warnings. Zero: slog.Default().
+	Logger *slog.Logger
+	// EventBuffer is the buffer of each tree subscription (events); a
+	// subscriber that falls that far behind loses events (counted). Zero:
+	// 1024.
+	EventBuffer int
+	// MailboxCapacity bounds each agent's inbox. Zero:
+	// mailbox.DefaultCapacity.
+	MailboxCapacity int
+}
+
+// ThreadOptions configure a root thread (Start) and are inherited by every
+// agent it spawns.
+type ThreadOptions struct {
+	// Instructions are the base instructions of every request.
+	Instructions string
+	// Tools are given to the agent and its descendants, after the
+	// multi-agent tools.
+	Tools []capability.Tool
+	// Cwd is recorded in session_meta and turn_context.
+	Cwd string
+	// Mode is the multi-agent mode of the root's turns. Zero:
+	// ModeExplicitRequestOnly.
+	Mode MultiAgentMode
+	// SelectedCapabilityRoots are recorded in session_meta and inherited.
+	SelectedCapabilityRoots []rollout.CapabilityRoot
+}
+
+// ErrConfig is matched by every error Open returns for a bad Config.
+var ErrConfig = errors.New("control: invalid config")
+
+func (c *Config) withDefaults() (Config, error) {
+	cfg := *c
+	if cfg.Model == nil {
+		return cfg, fmt.Errorf("%w: no Model", ErrConfig)
+	}
+	if cfg.Home == "" {
+		h, err := os.UserHomeDir()
+		if err != nil {
+			return cfg, fmt.Errorf("%w: no Home and no user home: %v", ErrConfig, err)
+		}
+		cfg.Home = filepath.Join(h, ".troupe")
+	}
+	l := &cfg.Limits
+	if l.MaxDepth < 0 || l.MaxLiveAgents < 0 || l.MaxSpawns < 0 {
+		return cfg, fmt.Errorf("%w: negative limit", ErrConfig)
+	}
+	if l.MaxDepth == 0 {
+		l.MaxDepth = DefaultMaxDepth
+	}
+	if l.MaxLiveAgents == 0 {
+		l.MaxLiveAgents = DefaultMaxLiveAgents
+	}
+	if l.MaxSpawns == 0 {
+		l.MaxSpawns = DefaultMaxSpawns
+	}
+	w := &cfg.Wait
+	if w.Min == 0 && w.Default == 0 && w.Max == 0 {
+		w.Min, w.Default, w.Max = 10*time.Second, 30*time.Second, time.Hour
+	}
+	if w.Min < 0 || w.Min > w.Default || w.Default > w.Max {
+		return cfg, fmt.Errorf("%w: wait limits must satisfy 0 <= Min <= Default <= Max", ErrConfig)
+	}
+	if cfg.Sealer == nil {
+		cfg.Sealer = mailbox.Passthrough{}
+	}
+	if cfg.Originator == "" {
+		cfg.Originator = "troupe"
+	}
+	if cfg.CLIVersion == "" {
+		cfg.CLIVersion = "troupe"
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.NewID == nil {
+		cfg.NewID = newUUIDv7
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.EventBuffer == 0 {
+		cfg.EventBuffer = 1024
+	}
+	return cfg, nil
+}
+
+func newUUIDv7() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}

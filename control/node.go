@@ -1,0 +1,325 @@
+package control
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/troupe-run/troupe/agent"
+	"github.com/troupe-run/troupe/capability"
+	"github.com/troupe-run/troupe/mailbox"
+	"github.com/troupe-run/troupe/rollout"
+)
+
+// node is one live agent of a tree: its identity, its thread's recorder and
+// inbox, the agent and the watcher that follows its events.
+type node struct {
+	rt     *Runtime
+	tree   *tree
+	id     rollout.ThreadID
+	path   Path
+	parent *node // nil for the root
+
+	nickname, role string
+	originator     string
+	roots          []rollout.CapabilityRoot
+	instructions   string
+
+	history []rollout.ResponseItem // initial history, handed to the agent
+	rec     *rollout.Recorder
+	inbox   *mailbox.Inbox
+	agent   *agent.Agent
+	sub     *agent.Subscription
+	watched chan struct{} // closed when watch returns
+	closing atomic.Bool   // close_agent is stopping it: no completion mail
+
+	// mode is the multi-agent mode for the next turns; lastMode the one
+	// last persisted (in turn_context); injected the mode messages recorded
+	// in this run, by turn, so requests show them where the rollout has
+	// them.
+	modeMu   sync.Mutex
+	mode     MultiAgentMode
+	lastMode MultiAgentMode
+	injected []injection
+
+	stMu     sync.Mutex
+	st       Status
+	activity time.Time
+
+	releaseOnce sync.Once
+	releaseErr  error
+}
+
+type injection struct {
+	turnID string
+	item   rollout.ResponseItem
+}
+
+func (n *node) init() {
+	n.watched = make(chan struct{})
+}
+
+// create makes n's rollout: a recorder for a new file holding meta then
+// items (a fork's copied history), persisted at once so the thread exists
+// on disk before anything refers to it.
+func (n *node) create(meta *rollout.SessionMeta, items []rollout.Item) error {
+	rt := n.rt
+	created := rt.cfg.Clock()
+	rec, err := rollout.NewRecorder(rollout.RecorderConfig{
+		Path:  rollout.SessionPath(rt.cfg.Home, created, n.id),
+		Meta:  meta,
+		Clock: rt.cfg.Clock,
+	})
+	if err != nil {
+		return fmt.Errorf("control: create thread %s: %w", n.id, err)
+	}
+	if len(items) > 0 {
+		if err := rec.AppendItems(items...); err != nil {
+			rec.Close()
+			return fmt.Errorf("control: create thread %s: %w", n.id, err)
+		}
+	}
+	if err := rec.Persist(context.Background()); err != nil {
+		rec.Close()
+		return fmt.Errorf("control: create thread %s: %w", n.id, err)
+	}
+	n.rec = rec
+	return nil
+}
+
+// build makes n's inbox and agent and subscribes to its events. It starts
+// nothing.
+func (n *node) build(initial StatusKind) error {
+	rt := n.rt
+	ib, err := mailbox.New(mailbox.Config{
+		Owner:    n.path.String(),
+		Capacity: rt.cfg.MailboxCapacity,
+		NewID:    rt.cfg.NewID,
+		Now:      rt.cfg.Clock,
+	})
+	if err != nil {
+		return fmt.Errorf("control: inbox of %s: %w", n.path, err)
+	}
+	n.inbox = ib
+	tools := append(n.multiAgentTools(), n.tree.opts.Tools...)
+	a, err := agent.New(agent.Config{
+		ThreadID:     n.id,
+		AgentPath:    n.path.String(),
+		Model:        rt.model,
+		ModelName:    rt.cfg.ModelName,
+		Instructions: n.instructions,
+		Tools:        tools,
+		History:      n.history,
+		Recorder:     &modeRecorder{n: n, rec: n.rec},
+		Inbox:        journaledInbox{Inbox: ib, j: n.tree.journal},
+		Sealer:       rt.requestSealer(),
+		NewID:        rt.cfg.NewID,
+		Now:          rt.cfg.Clock,
+		Logger:       rt.cfg.Logger,
+		OnTurnStart:  func(string) { n.setStatus(Status{Kind: StatusRunning}) },
+		OnTurnEnd:    n.turnEnded,
+		// The watcher drains promptly; the buffer absorbs bursts (a turn's
+		// items) while it forwards to tree subscribers.
+		EventBuffer: 256,
+	})
+	if err != nil {
+		return fmt.Errorf("control: agent %s: %w", n.path, err)
+	}
+	n.history = nil
+	n.agent = a
+	n.sub = a.Subscribe()
+	n.setStatus(Status{Kind: initial})
+	return nil
+}
+
+// multiAgentTools returns the multi-agent tools bound to n.
+func (n *node) multiAgentTools() []capability.Tool {
+	return []capability.Tool{
+		&maTool{n: n, spec: spawnSpec(n.rt.cfg.Roles), reports: true, fn: n.spawnAgent},
+		&maTool{n: n, spec: specSendMessage, reports: true, fn: n.sendMessage},
+		&maTool{n: n, spec: specFollowup, reports: true, fn: n.followupTask},
+		&maTool{n: n, spec: specWait, fn: n.waitAgent},
+		&maTool{n: n, spec: specInterrupt, reports: true, fn: n.interruptAgent},
+		&maTool{n: n, spec: specList, fn: n.listAgents},
+		&maTool{n: n, spec: specClose, fn: n.closeAgent},
+	}
+}
+
+// watch forwards n's events to the tree's subscribers until the agent
+// stops, then marks it shut down.
+func (n *node) watch() {
+	defer close(n.watched)
+	for ev := range n.sub.C() {
+		n.tree.publish(ev)
+	}
+	if d := n.sub.Dropped(); d > 0 {
+		n.rt.cfg.Logger.Warn("control: agent events dropped", "agent", n.path.String(), "dropped", d)
+	}
+	n.setStatus(Status{Kind: StatusShutdown})
+}
+
+// turnEnded is the agent's OnTurnEnd hook (the reliable lifecycle signal):
+// it sets the status and notifies the parent of a completed turn.
+func (n *node) turnEnded(r agent.TurnResult) {
+	var st Status
+	switch {
+	case r.Aborted != "":
+		st = Status{Kind: StatusInterrupted}
+	case r.Err != nil:
+		st = Status{Kind: StatusErrored, Message: r.Err.Message, HasMessage: true}
+	default:
+		st = Status{Kind: StatusCompleted, Message: r.LastAgentMessage, HasMessage: r.LastAgentMessage != ""}
+	}
+	n.setStatus(st)
+	if st.Kind != StatusInterrupted {
+		n.notifyParent(st)
+	}
+}
+
+// completionErrorSuffix follows an errored child's error in its FINAL_ANSWER.
+const completionErrorSuffix = "\n\nThis agent's turn failed. If you still need this agent, use the available collaboration tools to give it another task."
+
+// notifyParent sends the parent the FINAL_ANSWER mail of a completed turn
+// (plaintext, trigger_turn=false). A parent that is gone gets nothing; the
+// notice is not escalated.
+func (n *node) notifyParent(st Status) {
+	if n.parent == nil || n.closing.Load() {
+		return
+	}
+	payload := st.Message
+	if st.Kind == StatusErrored {
+		payload = "Agent errored: " + st.Message + completionErrorSuffix
+	}
+	p := n.parent
+	if p.closing.Load() {
+		return
+	}
+	msg := mailbox.Message{
+		Author:    n.path.String(),
+		Recipient: p.path.String(),
+		Content:   mailbox.PlainContent(mailbox.KindFinalAnswer, n.path.String(), p.path.String(), payload),
+	}
+	if err := n.rt.deliver(p, msg); err != nil {
+		n.rt.cfg.Logger.Warn("control: completion notice not delivered", "from", n.path.String(), "to", p.path.String(), "err", err)
+	}
+}
+
+// deliver journals msg and hands it to to's inbox. A refused message is
+// journaled as dropped.
+func (rt *Runtime) deliver(to *node, msg mailbox.Message) error {
+	if msg.ID == "" {
+		msg.ID = rt.cfg.NewID()
+	}
+	if msg.SentAt.IsZero() {
+		msg.SentAt = rt.cfg.Clock()
+	}
+	j := to.tree.journal
+	if err := j.write(journalRecord{Op: "send", Msg: &msg}); err != nil {
+		return err
+	}
+	if _, err := to.inbox.Send(msg); err != nil {
+		if jerr := j.write(journalRecord{Op: "drop", Recipient: msg.Recipient, ID: msg.ID}); jerr != nil {
+			rt.cfg.Logger.Warn("control: mail journal", "err", jerr)
+		}
+		return err
+	}
+	return nil
+}
+
+// stop stops n's agent and waits for it.
+func (n *node) stop() {
+	if n.agent != nil {
+		n.agent.Close()
+	}
+}
+
+// release closes n's inbox and recorder (after the agent stopped).
+func (n *node) release() error {
+	n.releaseOnce.Do(func() {
+		if n.inbox != nil {
+			n.inbox.Close()
+		}
+		if n.rec != nil {
+			n.releaseErr = n.rec.Close()
+		}
+	})
+	return n.releaseErr
+}
+
+func (n *node) setStatus(st Status) {
+	n.stMu.Lock()
+	defer n.stMu.Unlock()
+	if n.st.Kind == StatusShutdown {
+		return
+	}
+	n.st = st
+	n.activity = n.rt.cfg.Clock()
+}
+
+func (n *node) status() Status {
+	n.stMu.Lock()
+	defer n.stMu.Unlock()
+	return n.st
+}
+
+func (n *node) info() AgentInfo {
+	n.stMu.Lock()
+	st, at := n.st, n.activity
+	n.stMu.Unlock()
+	inf := AgentInfo{ThreadID: n.id, SessionID: n.tree.session, Path: n.path, Nickname: n.nickname,
+		Role: n.role, Status: st, LastActivity: at}
+	if n.parent != nil {
+		inf.Parent = n.parent.id
+	}
+	return inf
+}
+
+// Agent is a handle on a live agent of a Runtime.
+type Agent struct{ n *node }
+
+// ID returns the agent's thread id.
+func (a *Agent) ID() rollout.ThreadID { return a.n.id }
+
+// SessionID returns the id of the agent's tree (its root's thread id).
+func (a *Agent) SessionID() rollout.ThreadID { return a.n.tree.session }
+
+// Path returns the agent's path.
+func (a *Agent) Path() Path { return a.n.path }
+
+// Status returns the agent's status.
+func (a *Agent) Status() Status { return a.n.status() }
+
+// Submit gives the agent user input: it starts a turn, or is steered into
+// the running one.
+func (a *Agent) Submit(ctx context.Context, text string) (*agent.Turn, error) {
+	return a.n.agent.Submit(ctx, text)
+}
+
+// Interrupt aborts the agent's running turn and waits for it to end.
+func (a *Agent) Interrupt(ctx context.Context) error {
+	_, err := a.n.agent.Interrupt(ctx)
+	return err
+}
+
+// SetMode sets the multi-agent mode of the agent's next turns. A change
+// is told to the model (a developer message) at the next turn and recorded
+// in that turn's turn_context.
+func (a *Agent) SetMode(m MultiAgentMode) error {
+	switch m {
+	case ModeExplicitRequestOnly, ModeProactive:
+	default:
+		return fmt.Errorf("control: unknown multi-agent mode %q", m)
+	}
+	a.n.modeMu.Lock()
+	a.n.mode = m
+	a.n.modeMu.Unlock()
+	return nil
+}
+
+// History returns a copy of the agent's model-visible history.
+func (a *Agent) History() []rollout.ResponseItem { return a.n.agent.History() }
+
+// Inner returns the underlying agent (for Subscribe, ActiveTurn, ...).
+func (a *Agent) Inner() *agent.Agent { return a.n.agent }
