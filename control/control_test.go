@@ -1,11 +1,17 @@
 package control
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/troupe-run/troupe/agent/modeltest"
+	"github.com/troupe-run/troupe/mailbox"
 	"github.com/troupe-run/troupe/rollout"
 	"github.com/troupe-run/troupe/rollout/sqlitestore"
 )
@@ -266,5 +272,59 @@ func TestSQLiteIndexTreeAndClose(t *testing.T) {
 	}
 	if st := e.rt.Status(b.id); st.Kind != StatusNotFound {
 		t.Errorf("Status(/root/a/b) after close = %v, want not_found", st)
+	}
+}
+
+// TestSealedTaskText: with a local sealer the task text is plaintext only
+// in the child's model request: not in any rollout, not in the parent's
+// requests, not in the mail journal.
+func TestSealedTaskText(t *testing.T) {
+	const secret = "SECRET-TASK-TEXT-42"
+	e := newEnv(t, func(c *Config) {
+		s, err := mailbox.NewLocalSealer(mailbox.LocalSealerConfig{Keys: []mailbox.Key{{ID: "k1", Secret: bytes.Repeat([]byte{7}, 32)}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Sealer = s
+	})
+	m := e.model
+	m.Route(modeltest.ForAgent("/root"),
+		modeltest.CallID("c1", "spawn_agent", `{"task_name":"w","message":"`+secret+`","fork_turns":"none"}`),
+		modeltest.Text("root done"))
+	m.Route(modeltest.ForAgent("/root/w"), modeltest.Text("w done"))
+	root := e.start()
+	e.submit(root, "go")
+	e.waitStatus(root, "/root/w", StatusCompleted)
+	for _, r := range e.requestsOf("/root") {
+		for _, it := range r.Input {
+			if b, _ := json.Marshal(it); bytes.Contains(b, []byte(secret)) {
+				t.Errorf("parent request holds the task text: %s", b)
+			}
+		}
+	}
+	found := false
+	for _, it := range e.requestsOf("/root/w")[0].Input {
+		if b, _ := json.Marshal(it); bytes.Contains(b, []byte(secret)) {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("child request lacks the opened task text")
+	}
+	err := filepath.WalkDir(e.home, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(b, []byte(secret)) {
+			t.Errorf("%s holds the task text in plaintext", p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -1,4 +1,127 @@
 // Package control is the composition root and supervisor of troupe: it
 // spawns agents, owns their goroutines, routes messages between them and
 // resumes and forks whole trees. Nothing in the library imports it.
+//
+// # Usage
+//
+//	rt, err := control.Open(ctx, control.Config{
+//		Home:  dir,                         // rollouts, mail journals
+//		Model: model,                       // agent.Model, e.g. modeltest.New(t)
+//		Index: control.SQLiteIndex(ix),     // spawn edges in the SQLite index
+//	})
+//	defer rt.Close()
+//	root, err := rt.Start(ctx, control.ThreadOptions{Instructions: "..."})
+//	events, err := rt.Subscribe(root.ID()) // every agent of the tree
+//	turn, err := root.Submit(ctx, "Research X with two helpers")
+//	res, err := turn.Wait(ctx)
+//	tree, err := rt.Tree(root.ID())      // live agents, paths, statuses
+//	// after a restart:
+//	root, err = rt.Resume(ctx, rootID, control.ThreadOptions{Tools: tools})
+//	forked, err := rt.Fork(ctx, rootID, control.ForkLastTurns(2), opts)
+//
+// # Trees, paths, identities
+//
+// Each Start creates a tree: a root agent at /root whose thread id is the
+// session id shared by every agent of the tree (session_meta.session_id).
+// An agent spawned by /root/researcher with task_name "checker" lives at
+// /root/researcher/checker (Path, ParsePath, Path.Resolve implement Codex's
+// grammar and error texts). Task names are [a-z0-9_]+ and unique among the
+// live agents of a tree. A child's session_meta records its parent,
+// path, role, the inherited originator and selected capability roots, and
+// multi_agent_version "v2".
+//
+// # The multi-agent tools
+//
+// Every agent gets Codex v2's tools with Codex's names, argument schemas,
+// outputs and error texts: spawn_agent{task_name, message, agent_type?,
+// fork_turns?} → {"task_name":"/root/w"}; send_message{target, message}
+// (mail without a turn; output ""); followup_task{target, message} (mail
+// that starts a turn if the target is idle; never to /root);
+// interrupt_agent{target} → {"previous_status":…}; wait_agent{timeout_ms?}
+// → {"message":"Wait completed."|"Wait interrupted by new input."|"Wait
+// timed out.","timed_out":…} (never message content); list_agents
+// {path_prefix?} → {"agents":[{"agent_name","agent_status",
+// "last_activity_ms"}]}; and troupe's close_agent{target}, which stops the
+// target and its descendants and marks their spawn edges closed. Targets
+// are paths (relative to the caller, or absolute) or thread ids; an id of
+// another tree is refused. Arguments are parsed strictly (serde's texts,
+// "failed to parse function arguments: …"). Spawn, send, follow-up and
+// interrupt report a SubAgentActivity item (started, interacted,
+// interrupted) in the caller's thread, which persists it.
+//
+// Limits (Config.Limits) bound depth (default 4), live agents per tree
+// (default 32, the root included) and spawns per tree (default 1024); a
+// spawn over a limit is a tool error for the model.
+//
+// # Spawn order and crash safety
+//
+// spawn_agent reserves the path and the limits, creates the child's rollout
+// (session_meta, plus the forked history: fork_turns "all" (default),
+// "none", or "N" last turns, filtered to messages as Codex does), journals
+// the NEW_TASK mail, records the spawn edge (parent, child, open) in the
+// Index, and only then starts the child's goroutines and hands it the task.
+// A crash after the edge is recorded leaves a child whose task is in the
+// journal: Resume starts it.
+//
+// # Mail
+//
+// Each agent has a mailbox.Inbox. Messages are journaled in
+// HOME/mail/<session id>.jsonl before the inbox accepts them ("send"), and
+// the recipient's acknowledgement (after the agent recorded the message in
+// its rollout and flushed) is journaled too ("ack"); a refused send is
+// journaled "drop". Resume redelivers what was sent and not acknowledged,
+// in order. Journal records are single write(2) calls (safe against a
+// process crash); the file is fsynced on Close. When a child's turn
+// completes (or fails), its parent gets a plaintext FINAL_ANSWER mail
+// ("Message Type: FINAL_ANSWER\nTask name: <parent>\nSender: <child>\n
+// Payload:\n<last message>", or "Agent errored: …" with Codex's suffix),
+// trigger_turn false; an interrupted turn sends nothing; a parent that is
+// gone gets nothing (no escalation).
+//
+// # Sealing
+//
+// Config.Sealer seals task text. With mailbox.Passthrough (the default) the
+// message argument is forwarded as the provider's ciphertext. With a local
+// sealer (mailbox.LocalSealer) the runtime seals the message argument of
+// spawn_agent, send_message and followup_task as soon as the model emits
+// the call, so the caller's history, rollout and later requests hold only
+// ciphertext; the recipient agent opens it only when building its own
+// model request (agent.Config.Sealer). The text never reaches a log.
+//
+// # Statuses, mode, events
+//
+// Agent statuses (Status, Codex's JSON) follow the agent's OnTurnStart and
+// OnTurnEnd hooks: pending_init, running, completed, errored, interrupted,
+// shutdown; idle for an agent restored with no turn. Runtime.Status and
+// Runtime.Tree observe them per agent and per tree. The multi-agent mode
+// (Agent.SetMode: explicit_request_only, the default, or proactive) is
+// recorded in each turn_context as {"mode":"explicitRequestOnly"} and, when
+// it changes, as Codex's <multi_agent_mode> developer message before it.
+// Subscribe fans out the events of all agents of a tree; a slow subscriber
+// loses events (counted by Dropped), agents never block on it.
+//
+// # Resume and fork
+//
+// Resume(root id) reads the root's rollout (history rebuilt: compactions,
+// rollbacks, legacy inter-agent items), follows the open edges of the
+// index to restore every live descendant with its path, session id and
+// status, closes a turn left open by a crash as interrupted (a turn_aborted
+// event is appended), and redelivers undelivered mail. Fork copies a
+// thread's filtered history into a new root with forked_from_id.
+//
+// # Concurrency and ownership
+//
+// A Runtime owns every agent it starts: each agent's Run and its event
+// watcher run under one errgroup; Close stops all agents (active turns end
+// as interrupted, rollouts flushed), waits for every goroutine, then closes
+// recorders, inboxes and journals. Open starts nothing. All methods are
+// safe for concurrent use. Tools run on the calling agent's tool goroutine
+// and act on other agents only through their methods and inboxes.
+//
+// # Testing
+//
+// The tests run real agents (agent/modeltest scripted model), real rollout
+// files, the real SQLite index, and check that no goroutine outlives Close.
+// BenchmarkSpawnTurn measures spawn + one turn + completion per agent
+// (flag -control.bench10k adds 10 000 agents).
 package control
