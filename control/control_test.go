@@ -328,3 +328,37 @@ func TestSealedTaskText(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSendMessageVersusFollowup: send_message leaves an idle child idle
+// (its mail waits); followup_task starts a turn whose request holds both.
+func TestSendMessageVersusFollowup(t *testing.T) {
+	e := newEnv(t, nil)
+	m := e.model
+	m.Route(modeltest.ForAgent("/root"),
+		modeltest.CallID("c1", "spawn_agent", `{"task_name":"w","message":"first","fork_turns":"none"}`),
+		modeltest.Text("spawned"),
+		modeltest.CallID("c2", "send_message", `{"target":"w","message":"note"}`),
+		modeltest.Text("sent"),
+		modeltest.CallID("c3", "followup_task", `{"target":"/root/w","message":"second"}`),
+		modeltest.Text("followed up"))
+	m.Route(modeltest.ForAgent("/root/w"), modeltest.Text("first done"), modeltest.Text("second done"))
+	root := e.start()
+	e.submit(root, "spawn")
+	w := e.waitStatus(root, "/root/w", StatusCompleted)
+	e.submit(root, "send")
+	if n := len(e.requestsOf("/root/w")); n != 1 {
+		t.Errorf("child requests after send_message = %d, want 1", n)
+	}
+	e.submit(root, "follow up")
+	waitFor(t, "second child turn", func() bool { return e.rt.Status(w.id).Message == "second done" })
+	reqs := e.requestsOf("/root/w")
+	var mail []string
+	for _, it := range reqs[1].Input {
+		if it.Type == rollout.ItemAgentMessage {
+			mail = append(mail, strings.SplitN(it.Content[0].Text, "\n", 2)[0])
+		}
+	}
+	if got := strings.Join(mail, ","); got != "Message Type: NEW_TASK,Message Type: MESSAGE,Message Type: NEW_TASK" {
+		t.Errorf("child's second request mail = %s", got)
+	}
+}
