@@ -362,3 +362,40 @@ func TestSendMessageVersusFollowup(t *testing.T) {
 		t.Errorf("child's second request mail = %s", got)
 	}
 }
+
+// TestUndeliveredMailSurvivesRestart: mail queued on an idle child (not yet
+// recorded) is redelivered after a restart and resume, exactly once.
+func TestUndeliveredMailSurvivesRestart(t *testing.T) {
+	e := newEnv(t, nil)
+	m := e.model
+	m.Route(modeltest.ForAgent("/root"),
+		modeltest.CallID("c1", "spawn_agent", `{"task_name":"w","message":"first","fork_turns":"none"}`),
+		modeltest.Text("spawned"),
+		modeltest.CallID("c2", "send_message", `{"target":"w","message":"note"}`),
+		modeltest.Text("sent"),
+		modeltest.CallID("c3", "followup_task", `{"target":"w","message":"second"}`),
+		modeltest.Text("followed up"))
+	m.Route(modeltest.ForAgent("/root/w"), modeltest.Text("first done"), modeltest.Text("second done"))
+	root := e.start()
+	e.submit(root, "spawn")
+	w := e.waitStatus(root, "/root/w", StatusCompleted)
+	e.submit(root, "send")
+	wid := w.id
+	e.restart()
+	res, err := e.rt.Resume(context.Background(), root.ID(), ThreadOptions{})
+	if err != nil {
+		t.Fatalf("Resume() = %v", err)
+	}
+	e.submit(res, "follow up")
+	waitFor(t, "second child turn", func() bool { return e.rt.Status(wid).Message == "second done" })
+	reqs := e.requestsOf("/root/w")
+	var mail []string
+	for _, it := range reqs[len(reqs)-1].Input {
+		if it.Type == rollout.ItemAgentMessage {
+			mail = append(mail, strings.SplitN(it.Content[0].Text, "\n", 2)[0])
+		}
+	}
+	if got := strings.Join(mail, ","); got != "Message Type: NEW_TASK,Message Type: MESSAGE,Message Type: NEW_TASK" {
+		t.Errorf("child's request after resume, mail = %s", got)
+	}
+}
