@@ -101,6 +101,42 @@ func syncDir(dir string) error {
 // tempCounter makes temp names unique within the process.
 var tempCounter atomic.Uint64
 
+// lockZst opens the .zst form and takes the materializers' lock on it,
+// retrying when the path was replaced while it waited for the lock (a
+// materializer that won removed it and a compressor made a newer one):
+// decompressing the stale inode and then removing the newer .zst would
+// lose the lines appended in between. It returns nil, nil when the plain
+// file exists once the lock is held (another materializer won).
+func lockZst(zst, plain string) (*os.File, error) {
+	for range 8 {
+		zf, err := os.Open(zst)
+		if err != nil {
+			if _, perr := os.Stat(plain); perr == nil {
+				return nil, nil
+			}
+			return nil, fmt.Errorf("rollout: materialize: %w", err)
+		}
+		if err := syscall.Flock(int(zf.Fd()), syscall.LOCK_EX); err != nil {
+			zf.Close()
+			return nil, fmt.Errorf("rollout: materialize %s: lock: %w", zst, err)
+		}
+		if _, err := os.Stat(plain); err == nil {
+			zf.Close()
+			return nil, nil
+		}
+		same, err := samePath(zf, zst)
+		if err != nil {
+			zf.Close()
+			return nil, err
+		}
+		if same {
+			return zf, nil
+		}
+		zf.Close() // replaced while we waited: lock the new one
+	}
+	return nil, fmt.Errorf("rollout: materialize %s: file keeps being replaced", zst)
+}
+
 // Materialize turns the cold .zst form of a rollout back into its plain
 // .jsonl form, as writers must before appending: decompress to a temp file
 // next to it (<plain>.decompress.<pid>.<n>.tmp), fsync, move it into place
@@ -116,18 +152,14 @@ func Materialize(path string) (string, error) {
 		}
 		return plain, nil
 	}
-	zf, err := os.Open(zst)
+	zf, err := lockZst(zst, plain)
 	if err != nil {
-		return "", fmt.Errorf("rollout: materialize: %w", err)
+		return "", err
 	}
-	defer zf.Close()
-	// Serialize materializers of one thread on the .zst itself.
-	if err := syscall.Flock(int(zf.Fd()), syscall.LOCK_EX); err != nil {
-		return "", fmt.Errorf("rollout: materialize %s: lock: %w", zst, err)
-	}
-	if _, err := os.Stat(plain); err == nil {
+	if zf == nil {
 		return plain, nil // another materializer won
 	}
+	defer zf.Close()
 	zstSt, err := zf.Stat()
 	if err != nil {
 		return "", fmt.Errorf("rollout: materialize: %w", err)
@@ -156,9 +188,14 @@ func Materialize(path string) (string, error) {
 		cleanup()
 		return "", fmt.Errorf("rollout: materialize %s: %w", zst, err)
 	}
-	// Link fails if the plain file appeared meanwhile: never clobber it.
-	if err := os.Link(tmp, plain); err != nil && !errors.Is(err, os.ErrExist) {
+	// Link fails if the plain file appeared meanwhile: never clobber it,
+	// and keep the .zst (a stale .zst beside a plain file is harmless:
+	// readers prefer the plain file and the compressor replaces it).
+	if err := os.Link(tmp, plain); err != nil {
 		os.Remove(tmp)
+		if errors.Is(err, os.ErrExist) {
+			return plain, nil
+		}
 		return "", fmt.Errorf("rollout: materialize %s: %w", zst, err)
 	}
 	os.Remove(tmp)

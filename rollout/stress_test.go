@@ -18,7 +18,7 @@ import (
 
 var (
 	stressCycles       = flag.Int("stress.cycles", 20, "append/compress cycles per writer in TestStressAppendCompress (the full run is 10000)")
-	stressMaterializer = flag.Bool("stress.materializer", false, "add a second, independent materializer to TestStressAppendCompress (exposes the stale-inode race of two concurrent Materialize calls; see the comment there)")
+	stressMaterializer = flag.Bool("stress.materializer", false, "add a second, independent materializer to TestStressAppendCompress (two concurrent Materialize calls; see the comment there)")
 )
 
 // stressStats counts what happened during a stress run.
@@ -40,12 +40,11 @@ const stressCyclesPerFile = 50
 // once, in order, and every read sees a gap-free prefix.
 //
 // With -stress.materializer a second party also materializes after each
-// compression. Two concurrent Materialize calls are not safe today: one
-// that opened the .zst and waits for its flock can, once it gets it,
-// decompress an inode that another materializer already replaced and then
-// remove the newer .zst the compressor made meanwhile, losing the thread.
-// Materialize needs to check after flock that the .zst path still names
-// the file it locked (as LockPath and MoveRollout do) and retry if not.
+// compression. That once lost threads: a materializer that opened the .zst
+// and waited for its flock could, once it got it, decompress an inode
+// another materializer had already replaced and then remove the newer .zst
+// the compressor made meanwhile. Materialize now checks after the flock
+// that the .zst path still names the file it locked and retries if not.
 func TestStressAppendCompress(t *testing.T) {
 	cycles := *stressCycles
 	const writers = 2
