@@ -251,21 +251,18 @@ func (a *app) threadsList(ctx context.Context, opts sqlitestore.ListOptions) err
 }
 
 func (a *app) threadsSearch(ctx context.Context, opts rollout.SearchOptions) error {
-	home, err := a.homeDir()
-	if err != nil {
-		return err
-	}
-	page, err := rollout.Search(ctx, home, opts)
-	if err != nil {
-		return err
-	}
-	// Join the hits with the index for titles and agent paths; the search
-	// itself needs no index, so a missing row only loses those.
 	s, err := a.openStore(ctx)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	page, err := s.Search(ctx, opts)
+	if err != nil {
+		if errors.Is(err, rollout.ErrBadCursor) {
+			return usagef("threads search: %v", err)
+		}
+		return err
+	}
 	type hit struct {
 		ThreadID   rollout.ThreadID `json:"thread_id"`
 		Path       string           `json:"rollout_path"`
@@ -276,10 +273,10 @@ func (a *app) threadsSearch(ctx context.Context, opts rollout.SearchOptions) err
 		Thread     *jsonThread      `json:"thread,omitempty"`
 	}
 	hits := []hit{}
-	for _, r := range page.Results {
+	for _, r := range page.Hits {
 		h := hit{ThreadID: r.ThreadID, Path: r.Path, Archived: r.Archived, Compressed: r.Compressed, Line: r.Line, Snippet: r.Snippet}
-		if t, err := s.Get(ctx, r.ThreadID); err == nil {
-			j := threadJSON(t)
+		if r.Thread.ID != "" {
+			j := threadJSON(r.Thread)
 			h.Thread = &j
 		}
 		hits = append(hits, h)
