@@ -91,6 +91,10 @@ type Config struct {
 	// Location is the zone of the wall time in new rollout file names
 	// (Codex uses local time). Nil means time.Local.
 	Location *time.Location
+	// Compaction opts the Store into cold-rollout compression
+	// (Store.RunCompaction); its Home is the store's. Nil means the store
+	// never compresses. Index ignores it.
+	Compaction *rollout.CompactorConfig
 }
 
 func (c Config) withDefaults() (Config, error) {
