@@ -53,6 +53,9 @@ type Agent struct {
 	active   *turn
 	reserved *turn // next turn, waiting for the active one to finish
 
+	// world is the thread's world-state baseline (turn goroutine only).
+	world worldState
+
 	// tools counts tool goroutines; Run waits for them before returning.
 	tools sync.WaitGroup
 	// toolLock runs parallel-safe calls together (read lock) and the others
@@ -108,6 +111,8 @@ func New(cfg Config) (*Agent, error) {
 		a.noteLocked(&a.history[i])
 	}
 	a.cfg.History = nil
+	a.replayWorld(cfg.WorldState)
+	a.cfg.WorldState = nil
 	if !cfg.DisableSleep {
 		a.sleep = &sleepTool{a: a}
 	}

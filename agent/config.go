@@ -52,10 +52,15 @@ var _ Inbox = (*mailbox.Inbox)(nil)
 
 // Step is what one model step runs against, captured at the top of the
 // step (SPEC-agent 3.1): the tools advertised to the model, which are the
-// tools its calls run against. A later step may see different tools.
+// tools its calls run against, and the world state the model sees. A later
+// step may see different tools and a different world.
 type Step struct {
 	// Tools are the tools of the step. Nil means none.
 	Tools *capability.Set
+	// Sections are the step's world state, in render order (SPEC-agent
+	// 3.7). What changed since the model last saw it is recorded before the
+	// step's request. Nil: none (and nothing is recorded).
+	Sections []Section
 }
 
 // StepInfo tells a StepProvider which step is being captured.
@@ -64,6 +69,9 @@ type StepInfo struct {
 	TurnID   string
 	// Index is the step's number in its turn, from 0.
 	Index int
+	// Now is the agent's clock (Config.Now) read at the capture, for
+	// sections that show the date.
+	Now time.Time
 }
 
 // StepProvider captures a Step at the top of each model step. It is the seam
@@ -118,9 +126,16 @@ type Config struct {
 	// WindowNumber is the current context window's number (0 for a new
 	// thread).
 	WindowNumber int
+	// WorldState holds the thread's surviving world_state and compacted
+	// records in file order (rollout.History.WorldState); they are replayed
+	// to restore what the model last saw of the world, so the first step
+	// does not restate it. Records that cannot be used are logged and
+	// skipped (the next step then restates the world state in full).
+	WorldState []rollout.Item
 	// Resume, when set, is the reconstructed state of a resumed thread
-	// (rollout.LoadHistory): it replaces History and WindowNumber. The
-	// agent copies the items (shallowly) and keeps nothing else of it.
+	// (rollout.LoadHistory): it replaces History, WindowNumber and
+	// WorldState. The agent copies the items (shallowly) and keeps nothing
+	// else of it.
 	Resume *rollout.History
 	// Recorder persists the rollout. Zero: nothing is persisted.
 	Recorder Recorder
@@ -191,6 +206,7 @@ func (c *Config) validate() error {
 			c.History[i] = *it
 		}
 		c.WindowNumber = int(r.Window.Number)
+		c.WorldState = r.WorldState
 		c.Resume = nil
 	}
 	if c.MaxRetries == 0 {

@@ -115,10 +115,32 @@
 // agree. agent/openaimodel implements it over go-openai; agent/modeltest is
 // the scripted fake every test uses.
 //
+// # World state (SPEC-agent 3.7)
+//
+// A Step carries the step's world state as Sections: each has a stable id,
+// a JSON snapshot (null object members stripped) and a renderer that, given
+// what the model saw before (PriorAbsent, PriorUnknown or PriorKnown with
+// the old snapshot), returns the fragment the model sees (a diff when the
+// old snapshot is known). The thread keeps a baseline: the snapshot last
+// made visible. At each step the sections are compared with it; when
+// something changed the fragments are recorded into the history (developer
+// or user messages; consecutive fragments of one role share a message),
+// then a world_state record is persisted: {"full": true, "state": …}
+// without a baseline, else an RFC 7386 merge patch {"full": false, "state":
+// …}. Nothing changed: nothing is recorded. The first step of a turn is
+// captured before anything of the turn is recorded, so the rollout reads
+// task_started, world-state fragments, world_state, turn_context, then the
+// input. Config.WorldState (set from Config.Resume) replays the surviving
+// records: a compacted record clears the baseline, a full one sets it, a
+// patch applies to it; a patch without a baseline is ignored and an
+// unreadable snapshot leaves the baseline unknown (every section restated
+// at the next step), both logged, never an error. A resumed thread's first
+// step therefore restates nothing the model already saw.
+//
 // # Not yet here
 //
-// World state (SPEC-agent 3.7) and context windows with compaction (3.8)
-// come later; their seams are the StepProvider (per-step capture), the
-// comment in the step loop where mid-turn compaction goes, and
-// Config.WindowNumber / the window id in request metadata.
+// Context windows with compaction (3.8) come later; their seams are the
+// comment in the step loop where mid-turn compaction goes,
+// Config.WindowNumber / the window id in request metadata, and the world
+// state's compaction hook (worldState.clear then recordWorld).
 package agent
