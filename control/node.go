@@ -11,6 +11,7 @@ import (
 	"github.com/troupe-run/troupe/capability"
 	"github.com/troupe-run/troupe/mailbox"
 	"github.com/troupe-run/troupe/rollout"
+	"github.com/troupe-run/troupe/rollout/sqlitestore"
 )
 
 // node is one live agent of a tree: its identity, its thread's recorder and
@@ -28,7 +29,7 @@ type node struct {
 	instructions   string
 
 	history []rollout.ResponseItem // initial history, handed to the agent
-	rec     *rollout.Recorder
+	rec     threadLog
 	inbox   *mailbox.Inbox
 	agent   *agent.Agent
 	sub     *agent.Subscription
@@ -61,14 +62,46 @@ func (n *node) init() {
 	n.watched = make(chan struct{})
 }
 
-// create makes n's rollout: a recorder for a new file holding meta then
-// items (a fork's copied history), persisted at once so the thread exists
-// on disk before anything refers to it.
-func (n *node) create(meta *rollout.SessionMeta, items []rollout.Item) error {
+// threadLog is where a node's rollout is written: a *rollout.Recorder, or
+// with Config.Store a *sqlitestore.Writer (which also keeps the thread's
+// index row current). Only the agent (serialized by its lock) and control
+// before the agent starts or after it stopped call it.
+type threadLog interface {
+	AppendItems(items ...rollout.Item) error
+	Flush(ctx context.Context) error
+	Close() error
+	// Path is the rollout's plain path.
+	Path() string
+}
+
+var (
+	_ threadLog = (*rollout.Recorder)(nil)
+	_ threadLog = (*sqlitestore.Writer)(nil)
+)
+
+// create makes n's rollout: a new file holding meta then items (a fork's
+// copied history), persisted at once so the thread exists on disk (and,
+// with a Store, in the index) before anything refers to it.
+func (n *node) create(ctx context.Context, meta *rollout.SessionMeta, items []rollout.Item) error {
 	rt := n.rt
-	created := rt.cfg.Clock()
+	if rt.cfg.Store != nil && len(items) > 0 {
+		w, err := rt.cfg.Store.Create(ctx, sqlitestore.CreateOptions{Meta: *meta})
+		if err != nil {
+			return fmt.Errorf("control: create thread %s: %w", n.id, err)
+		}
+		err = w.AppendItems(items...)
+		if err == nil {
+			err = w.Flush(ctx)
+		}
+		if err != nil {
+			w.Close()
+			return fmt.Errorf("control: create thread %s: %w", n.id, err)
+		}
+		n.rec = w
+		return nil
+	}
 	rec, err := rollout.NewRecorder(rollout.RecorderConfig{
-		Path:  rollout.SessionPath(rt.cfg.Home, created, n.id),
+		Path:  rollout.SessionPath(rt.cfg.Home, rt.cfg.Clock(), n.id),
 		Meta:  meta,
 		Clock: rt.cfg.Clock,
 	})
@@ -81,11 +114,25 @@ func (n *node) create(meta *rollout.SessionMeta, items []rollout.Item) error {
 			return fmt.Errorf("control: create thread %s: %w", n.id, err)
 		}
 	}
-	if err := rec.Persist(context.Background()); err != nil {
+	if err := rec.Persist(ctx); err != nil {
 		rec.Close()
 		return fmt.Errorf("control: create thread %s: %w", n.id, err)
 	}
-	n.rec = rec
+	if rt.cfg.Store == nil {
+		n.rec = rec
+		return nil
+	}
+	// A Store's writer creates no file until an item is appended, and a
+	// new thread has only its session_meta: make the file with the
+	// recorder, then continue it through the Store, which indexes it.
+	if err := rec.Close(); err != nil {
+		return fmt.Errorf("control: create thread %s: %w", n.id, err)
+	}
+	w, err := rt.cfg.Store.Resume(ctx, n.id)
+	if err != nil {
+		return fmt.Errorf("control: create thread %s: %w", n.id, err)
+	}
+	n.rec = w
 	return nil
 }
 
