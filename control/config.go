@@ -143,6 +143,11 @@ type Config struct {
 	// MailboxCapacity bounds each agent's inbox. Zero:
 	// mailbox.DefaultCapacity.
 	MailboxCapacity int
+	// CompletionTriggersTurn makes a child's completion notice (its
+	// FINAL_ANSWER mail) trigger_turn mail, so an idle parent starts a
+	// turn to read it. Zero (false) is Codex's behaviour: the notice waits
+	// for the parent's next turn, or wakes a running wait_agent or sleep.
+	CompletionTriggersTurn bool
 }
 
 // ThreadOptions configure a root thread (Start) and are inherited by every

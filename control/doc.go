@@ -86,9 +86,26 @@
 // process crash); the file is fsynced on Close. When a child's turn
 // completes (or fails), its parent gets a plaintext FINAL_ANSWER mail
 // ("Message Type: FINAL_ANSWER\nTask name: <parent>\nSender: <child>\n
-// Payload:\n<last message>", or "Agent errored: …" with Codex's suffix),
-// trigger_turn false; an interrupted turn sends nothing; a parent that is
-// gone gets nothing (no escalation).
+// Payload:\n<last message>", or "Agent errored: …" with Codex's suffix);
+// an interrupted turn sends nothing; a parent that is gone gets nothing
+// (no escalation).
+//
+// A completion notice is durable mail: it is journaled before delivery
+// and never dropped. When the parent's inbox is full the notice waits in
+// the parent's overflow queue (FIFO, at most one notice per child turn)
+// and enters the inbox as the parent acknowledges mail; a notice still
+// waiting when the runtime stops is redelivered by Resume. Mail sent by a
+// tool (send_message, followup_task) is not queued that way: a full inbox
+// is a tool error for the sending model, and the message is journaled as
+// dropped.
+//
+// Notices are trigger_turn false by default, as in Codex: an idle parent
+// reads them on its next turn, and a running wait_agent or sleep wakes at
+// once. Config.CompletionTriggersTurn makes them trigger mail, so an idle
+// parent starts a turn to handle each completion. (A notice waiting in
+// the overflow of an idle parent whose inbox is full of queue-only mail
+// starts nothing: it enters with the parent's next turn, started by user
+// input.)
 //
 // # Sealing
 //

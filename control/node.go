@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -35,6 +36,13 @@ type node struct {
 	sub     *agent.Subscription
 	watched chan struct{} // closed when watch returns
 	closing atomic.Bool   // close_agent is stopping it: no completion mail
+
+	// overflow holds completion notices for this agent that its full inbox
+	// refused: journaled as sent, handed to the inbox (in order) as its
+	// acknowledgements make room, redelivered from the journal on resume.
+	// It grows by at most one notice per child turn.
+	overflowMu sync.Mutex
+	overflow   []mailbox.Message
 
 	// mode is the multi-agent mode for the next turns; lastMode the one
 	// last persisted (in turn_context); injected the mode messages recorded
@@ -160,7 +168,7 @@ func (n *node) build(initial StatusKind) error {
 		Tools:        tools,
 		History:      n.history,
 		Recorder:     &modeRecorder{n: n, rec: n.rec},
-		Inbox:        journaledInbox{Inbox: ib, j: n.tree.journal},
+		Inbox:        journaledInbox{Inbox: ib, j: n.tree.journal, n: n},
 		Sealer:       rt.requestSealer(),
 		NewID:        rt.cfg.NewID,
 		Now:          rt.cfg.Clock,
@@ -229,8 +237,10 @@ func (n *node) turnEnded(r agent.TurnResult) {
 const completionErrorSuffix = "\n\nThis agent's turn failed. If you still need this agent, use the available collaboration tools to give it another task."
 
 // notifyParent sends the parent the FINAL_ANSWER mail of a completed turn
-// (plaintext, trigger_turn=false). A parent that is gone gets nothing; the
-// notice is not escalated.
+// (plaintext; trigger_turn per Config.CompletionTriggersTurn, false by
+// default as in Codex). The notice is durable mail: journaled before
+// delivery, and kept (not dropped) when the parent's inbox is full. A
+// parent that is gone gets nothing; the notice is not escalated.
 func (n *node) notifyParent(st Status) {
 	if n.parent == nil || n.closing.Load() {
 		return
@@ -244,11 +254,12 @@ func (n *node) notifyParent(st Status) {
 		return
 	}
 	msg := mailbox.Message{
-		Author:    n.path.String(),
-		Recipient: p.path.String(),
-		Content:   mailbox.PlainContent(mailbox.KindFinalAnswer, n.path.String(), p.path.String(), payload),
+		Author:      n.path.String(),
+		Recipient:   p.path.String(),
+		Content:     mailbox.PlainContent(mailbox.KindFinalAnswer, n.path.String(), p.path.String(), payload),
+		TriggerTurn: n.rt.cfg.CompletionTriggersTurn,
 	}
-	if err := n.rt.deliver(p, msg); err != nil {
+	if err := n.rt.deliverDurable(p, msg); err != nil {
 		n.rt.cfg.Logger.Warn("control: completion notice not delivered", "from", n.path.String(), "to", p.path.String(), "err", err)
 	}
 }
@@ -273,6 +284,51 @@ func (rt *Runtime) deliver(to *node, msg mailbox.Message) error {
 		return err
 	}
 	return nil
+}
+
+// deliverDurable journals msg and hands it to to's inbox, or, when the
+// inbox is full (or earlier notices still wait), queues it in to's
+// overflow, which the inbox's acknowledgements drain. Only an inbox that is
+// closed (the agent stopped) refuses it; the journal then still holds it
+// as sent, so a resume redelivers it.
+func (rt *Runtime) deliverDurable(to *node, msg mailbox.Message) error {
+	if msg.ID == "" {
+		msg.ID = rt.cfg.NewID()
+	}
+	if msg.SentAt.IsZero() {
+		msg.SentAt = rt.cfg.Clock()
+	}
+	if err := to.tree.journal.write(journalRecord{Op: "send", Msg: &msg}); err != nil {
+		return err
+	}
+	to.overflowMu.Lock()
+	defer to.overflowMu.Unlock()
+	if len(to.overflow) == 0 {
+		_, err := to.inbox.Send(msg)
+		if !errors.Is(err, mailbox.ErrFull) {
+			return err
+		}
+	}
+	to.overflow = append(to.overflow, msg)
+	return nil
+}
+
+// drainOverflow moves queued notices into n's inbox while it has room.
+func (n *node) drainOverflow() {
+	n.overflowMu.Lock()
+	defer n.overflowMu.Unlock()
+	for len(n.overflow) > 0 {
+		if _, err := n.inbox.Send(n.overflow[0]); err != nil {
+			if !errors.Is(err, mailbox.ErrFull) {
+				// Closed: the journal keeps them for a resume.
+				n.overflow = nil
+			}
+			return
+		}
+		n.overflow[0] = mailbox.Message{}
+		n.overflow = n.overflow[1:]
+	}
+	n.overflow = nil
 }
 
 // stop stops n's agent and waits for it.
