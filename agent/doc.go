@@ -137,6 +137,22 @@
 // at the next step), both logged, never an error. A resumed thread's first
 // step therefore restates nothing the model already saw.
 //
+// Workspace is the StepProvider of an agent working in environments
+// (package environment) with capability roots (package capability): at
+// each step it captures the turn's environment selection (fixed per turn;
+// the exact handles are kept for the step), resolves the thread's roots
+// against that capture, advertises the base tools plus the tools the
+// available roots declare (bound to the captured handle of their
+// environment), and supplies the built-in sections: "environments"
+// (Codex's shape and <environment_context> rendering: id, cwd, status
+// available/starting/disconnected, shell, current_date, timezone from
+// Config.Now) and "capability_roots" (available roots with skills and
+// tools, unavailable ones with why), plus any sections its Sections hook
+// adds (control adds the agent's place in its tree). A root whose
+// environment starts, fails or goes away leaves the next step's tools and
+// the diff says so; one on a lazy environment appears the step after the
+// environment is ready.
+//
 // # Not yet here
 //
 // Context windows with compaction (3.8) come later; their seams are the
