@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/troupe-run/troupe/agent"
 	"github.com/troupe-run/troupe/capability"
@@ -152,6 +153,14 @@ type Config struct {
 	// MailboxCapacity bounds each agent's inbox. Zero:
 	// mailbox.DefaultCapacity.
 	MailboxCapacity int
+	// TracerProvider, when set, traces the runtime with OpenTelemetry: a
+	// span per agent turn (troupe.turn), per multi-agent tool call
+	// (troupe.tool <name>, a child of the caller's turn) and per model
+	// request (troupe.model, a child of the turn, and in the context given
+	// to the Model). A spawned agent's turns are children of the
+	// spawn_agent call that created it, so a tree's work is one trace. Zero:
+	// no tracing.
+	TracerProvider trace.TracerProvider
 	// CompletionTriggersTurn makes a child's completion notice (its
 	// FINAL_ANSWER mail) trigger_turn mail, so an idle parent starts a
 	// turn to read it. Zero (false) is Codex's behaviour: the notice waits

@@ -152,6 +152,20 @@
 // Subscribe fans out the events of all agents of a tree; a slow subscriber
 // loses events (counted by Dropped), agents never block on it.
 //
+// # Tracing
+//
+// With Config.TracerProvider (OpenTelemetry) each agent turn is a span
+// (troupe.turn, attributes troupe.agent.path, troupe.thread.id,
+// troupe.session.id, troupe.turn.id), each multi-agent tool call a span
+// under the caller's turn (troupe.tool spawn_agent, ...), and each model
+// request a span under its turn (troupe.model), whose context the Model
+// receives so an instrumented client carries it to the provider. A
+// spawned agent's turns are children of the spawn_agent call that created
+// it, so the work of a whole tree is one trace; a root's turn is a child
+// of the span in the context given to Agent.Submit, if any. Span contexts
+// are not persisted: after Resume, a restored agent's turns start traces
+// of their own.
+//
 // # Resume and fork
 //
 // Resume(root id) reads the root's rollout (history rebuilt: compactions,

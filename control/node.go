@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/troupe-run/troupe/agent"
 	"github.com/troupe-run/troupe/capability"
 	"github.com/troupe-run/troupe/mailbox"
@@ -44,6 +46,8 @@ type node struct {
 	// It grows by at most one notice per child turn.
 	overflowMu sync.Mutex
 	overflow   []mailbox.Message
+
+	tr nodeTrace // OpenTelemetry spans (Config.TracerProvider)
 
 	// mode is the multi-agent mode for the next turns; lastMode the one
 	// last persisted (in turn_context); injected the mode messages recorded
@@ -180,7 +184,7 @@ func (n *node) build(initial StatusKind) error {
 		NewID:        rt.cfg.NewID,
 		Now:          rt.cfg.Clock,
 		Logger:       rt.cfg.Logger,
-		OnTurnStart:  func(string) { n.setStatus(Status{Kind: StatusRunning}) },
+		OnTurnStart:  n.turnStarted,
 		OnTurnEnd:    n.turnEnded,
 		// The watcher drains promptly; the buffer absorbs bursts (a turn's
 		// items) while it forwards to tree subscribers.
@@ -222,9 +226,18 @@ func (n *node) watch() {
 	n.setStatus(Status{Kind: StatusShutdown})
 }
 
+// turnStarted is the agent's OnTurnStart hook: the agent is running, and
+// its turn's span opens.
+func (n *node) turnStarted(turnID string) {
+	n.turnSpanStart(turnID)
+	n.setStatus(Status{Kind: StatusRunning})
+}
+
 // turnEnded is the agent's OnTurnEnd hook (the reliable lifecycle signal):
-// it sets the status and notifies the parent of a completed turn.
+// it sets the status, notifies the parent of a completed turn and closes
+// the turn's span.
 func (n *node) turnEnded(r agent.TurnResult) {
+	defer n.turnSpanEnd(r)
 	var st Status
 	switch {
 	case r.Aborted != "":
@@ -403,7 +416,15 @@ func (a *Agent) Status() Status { return a.n.status() }
 
 // Submit gives the agent user input: it starts a turn, or is steered into
 // the running one.
+//
+// With Config.TracerProvider, the span in ctx (if any) becomes the parent
+// of the next turn the agent starts.
 func (a *Agent) Submit(ctx context.Context, text string) (*agent.Turn, error) {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && a.n.rt.tracer != nil {
+		a.n.tr.mu.Lock()
+		a.n.tr.submit = sc
+		a.n.tr.mu.Unlock()
+	}
 	return a.n.agent.Submit(ctx, text)
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/troupe-run/troupe/agent"
@@ -36,7 +37,8 @@ var (
 type Runtime struct {
 	cfg    Config
 	model  *runtimeModel
-	local  bool // cfg.Sealer can open what it seals (tool text is sealed)
+	local  bool         // cfg.Sealer can open what it seals (tool text is sealed)
+	tracer trace.Tracer // nil without Config.TracerProvider
 	edges  Index
 	ctx    context.Context // cancelled by Close; parent of every agent's Run
 	cancel context.CancelFunc
@@ -82,6 +84,9 @@ func Open(ctx context.Context, cfg Config) (*Runtime, error) {
 		rt.edges = newMemIndex()
 	}
 	rt.local = canOpen(c.Sealer)
+	if c.TracerProvider != nil {
+		rt.tracer = c.TracerProvider.Tracer(tracerName)
+	}
 	rt.model = &runtimeModel{rt: rt, inner: c.Model}
 	rt.ctx, rt.cancel = context.WithCancel(context.Background())
 	return rt, nil
