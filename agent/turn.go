@@ -30,9 +30,16 @@ type turn struct {
 	sig      chan struct{} // closed when new input arrives; nil until asked for
 	closed   bool          // finishing: no more steering
 
+	// Immutable turn context, set by the owner loop when the turn starts.
+	tc          *rollout.TurnContext // the turn's turn_context record
+	model       Model                // serves the turn's requests (tc.Model)
+	modelErr    error                // resolving tc.Model failed: the turn fails
+	compactOnly bool                 // a Compact turn: compaction only, not steerable
+
 	// Owned by the turn goroutine.
-	seenIDs   map[string]struct{} // item ids and call ids used in this turn
-	toolCalls int
+	seenIDs      map[string]struct{} // item ids and call ids used in this turn
+	toolCalls    int
+	compactStuck bool // a compaction left the context at the limit
 }
 
 // pendingInput is steered user text or taken mail waiting to be recorded.
@@ -49,7 +56,7 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 func (t *turn) steer(text string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.closed {
+	if t.closed || t.compactOnly {
 		return false
 	}
 	t.pending = append(t.pending, pendingInput{text: text})
@@ -163,6 +170,14 @@ func (t *turn) close() []pendingInput {
 	return out
 }
 
+// finishing reports whether the turn has stopped taking input: it is
+// recording its end and will report to the owner loop.
+func (t *turn) finishing() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
+}
+
 // interruptCause reports whether the turn was cancelled, and why.
 func (t *turn) interrupted() bool { return t.ctx.Err() != nil }
 
@@ -175,13 +190,18 @@ func (a *Agent) runTurn(t *turn) {
 	h := EventHeader{ThreadID: a.cfg.ThreadID, TurnID: t.id}
 	started := t.startedAt.Unix()
 	a.persistEvent(rollout.TurnStarted{TurnID: t.id, StartedAt: &started})
-	a.persist(a.turnContext(t.id))
 	a.hub.emit(&TurnStarted{EventHeader: h, StartedAtMs: t.startedAt.UnixMilli()})
 	if f := a.cfg.OnTurnStart; f != nil {
 		a.callback("OnTurnStart", func() { f(t.id) })
 	}
 
-	last, terr := a.steps(t)
+	var last string
+	var terr *TurnError
+	if t.compactOnly {
+		terr = a.compactTurn(t)
+	} else {
+		last, terr = a.steps(t)
+	}
 
 	res := TurnResult{TurnID: t.id}
 	end := a.cfg.Now()
@@ -232,6 +252,14 @@ const turnAbortedMarker = "<turn_aborted>\nThe user interrupted the previous tur
 // that ended the turn; when the turn was interrupted it returns (.., nil)
 // and the caller sees t.interrupted().
 func (a *Agent) steps(t *turn) (string, *TurnError) {
+	if t.modelErr != nil {
+		return "", &TurnError{Message: t.modelErr.Error(), Err: t.modelErr}
+	}
+	if terr := a.preTurnCompact(t); terr != nil || t.interrupted() {
+		return "", terr
+	}
+	a.persist(t.tc)
+	a.prevTurn = t.tc
 	for _, text := range t.input {
 		a.recordUserText(t.id, text)
 	}
@@ -266,8 +294,11 @@ func (a *Agent) steps(t *turn) (string, *TurnError) {
 		if !res.needsFollowUp && !t.hasPending() {
 			return res.lastMessage, nil
 		}
-		// Seam: mid-turn compaction (SPEC-agent 3.8) goes here, when a
-		// follow-up is needed and the token limit is reached.
+		// A follow-up is needed: compact first if the context reached the
+		// token limit (SPEC-agent 3.8).
+		if terr := a.midTurnCompact(t, step); terr != nil {
+			return "", terr
+		}
 	}
 }
 
@@ -312,12 +343,13 @@ func (a *Agent) callback(name string, f func()) {
 	f()
 }
 
-// turnContext returns the turn_context record of a turn: Config.TurnContext
-// with the turn id (and the model name when the template has none).
+// turnContext returns the turn_context record of a turn: the current
+// template (Config.TurnContext, SetTurnContext) with the turn id (and the
+// model name when the template has none). Owner loop only.
 func (a *Agent) turnContext(turnID string) *rollout.TurnContext {
 	tc := rollout.TurnContext{}
-	if a.cfg.TurnContext != nil {
-		tc = *a.cfg.TurnContext
+	if a.settings != nil {
+		tc = *a.settings
 	}
 	tc.TurnID = turnID
 	if tc.Model == "" {
