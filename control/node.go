@@ -28,6 +28,7 @@ type node struct {
 	instructions   string
 
 	history []rollout.ResponseItem // initial history, handed to the agent
+	window  rollout.Window         // context window to continue, handed to the agent
 	rec     *rollout.Recorder
 	inbox   *mailbox.Inbox
 	agent   *agent.Agent
@@ -67,6 +68,11 @@ func (n *node) init() {
 func (n *node) create(meta *rollout.SessionMeta, items []rollout.Item) error {
 	rt := n.rt
 	created := rt.cfg.Clock()
+	if meta.ContextWindow == nil {
+		// Window 0 of the new thread (SPEC-agent 3.8), named for JSONL tailers.
+		meta.ContextWindow = &rollout.ContextWindow{WindowID: rt.cfg.NewID()}
+	}
+	n.window = rollout.Window{FirstID: meta.ContextWindow.WindowID, ID: meta.ContextWindow.WindowID}
 	rec, err := rollout.NewRecorder(rollout.RecorderConfig{
 		Path:  rollout.SessionPath(rt.cfg.Home, created, n.id),
 		Meta:  meta,
@@ -112,6 +118,7 @@ func (n *node) build(initial StatusKind) error {
 		Instructions: n.instructions,
 		Tools:        tools,
 		History:      n.history,
+		Window:       n.window,
 		Recorder:     &modeRecorder{n: n, rec: n.rec},
 		Inbox:        journaledInbox{Inbox: ib, j: n.tree.journal},
 		Sealer:       rt.requestSealer(),
