@@ -61,6 +61,9 @@ type Agent struct {
 	// another (each start happens after the previous turn's end).
 	prevTurn *rollout.TurnContext
 
+	// world is the thread's world-state baseline (turn goroutine only).
+	world worldState
+
 	// tools counts tool goroutines; Run waits for them before returning.
 	tools sync.WaitGroup
 	// toolLock runs parallel-safe calls together (read lock) and the others
@@ -129,6 +132,8 @@ func New(cfg Config) (*Agent, error) {
 		a.tokensSince = approxTokens(a.history)
 	}
 	a.cfg.History = nil
+	a.replayWorld(cfg.WorldState)
+	a.cfg.WorldState = nil
 	if !cfg.DisableSleep {
 		a.sleep = &sleepTool{a: a}
 	}

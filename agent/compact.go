@@ -139,7 +139,7 @@ func (a *Agent) compactTurn(t *turn) *TurnError {
 	if t.modelErr != nil {
 		return &TurnError{Message: t.modelErr.Error(), Err: t.modelErr}
 	}
-	step, err := a.cfg.Steps.CaptureStep(t.ctx, StepInfo{ThreadID: a.cfg.ThreadID, TurnID: t.id, Index: 0})
+	step, err := a.cfg.Steps.CaptureStep(t.ctx, StepInfo{ThreadID: a.cfg.ThreadID, TurnID: t.id, Index: 0, Now: a.cfg.Now()})
 	if err != nil {
 		if t.interrupted() {
 			return nil
@@ -228,8 +228,11 @@ func (a *Agent) compactNow(t *turn, m Model, reason string, step *Step) *TurnErr
 // the baseline (the replaced history no longer shows the world) and, given
 // the step, records the step's world state, which is then full.
 func (a *Agent) worldAfterCompaction(t *turn, step *Step) error {
-	_, _ = t, step // the world-state baseline lands here
-	return nil
+	a.world.clear()
+	if step == nil {
+		return nil
+	}
+	return a.recordWorld(t, step)
 }
 
 // compact asks m for a summary of the history (unless in fresh-window

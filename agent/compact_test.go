@@ -239,8 +239,8 @@ func TestWindowLineageSurvivesResume(t *testing.T) {
 }
 
 // A 50-turn thread compacted three times by the token limit resumes with the
-// same window lineage and history as before the restart, and its next
-// request is that history plus the new input.
+// same window lineage, history and world-state baseline as before the
+// restart: its next request is that history plus the new input.
 func TestFiftyTurnsThreeCompactionsResume(t *testing.T) {
 	rec, path, w0 := newWindowedRecorder(t)
 	heavy := map[int]bool{10: true, 25: true, 40: true} // turns whose response reports a full context
@@ -255,7 +255,10 @@ func TestFiftyTurnsThreeCompactionsResume(t *testing.T) {
 		}
 		m.Add(modeltest.Respond(modeltest.Text(fmt.Sprintf("answer %d", i)), modeltest.Tokens(tokens)))
 	}
-	h := start(t, m, paginated, func(c *agent.Config) {
+	env := func(agent.StepInfo) []agent.Section {
+		return []agent.Section{statusSection{id: "env", status: "ready", role: rollout.RoleDeveloper}}
+	}
+	h := start(t, m, paginated, withSteps(&worldSteps{sections: env}), func(c *agent.Config) {
 		c.Recorder, c.Window = rec, w0
 		c.Compaction = agent.CompactionConfig{ContextWindow: 4000, TokenLimit: 1000}
 	})
@@ -276,6 +279,11 @@ func TestFiftyTurnsThreeCompactionsResume(t *testing.T) {
 	if len(cs) != 3 {
 		t.Fatalf("%d compacted records, want 3", len(cs))
 	}
+	// The world state was recorded in full at the first turn and after
+	// each compaction, never otherwise (it did not change).
+	if got, want := worldRecords(readLines(t, path)), []string{`full:{"env":{"status":"ready"}}`, `full:{"env":{"status":"ready"}}`, `full:{"env":{"status":"ready"}}`, `full:{"env":{"status":"ready"}}`}; !equal(got, want) {
+		t.Errorf("world_state records = %v, want %v", got, want)
+	}
 	prev := window0
 	for i, c := range cs {
 		if c.WindowNumber == nil || *c.WindowNumber != uint64(i+1) || c.FirstWindowID != window0 || c.PreviousWindowID != prev {
@@ -284,7 +292,7 @@ func TestFiftyTurnsThreeCompactionsResume(t *testing.T) {
 		prev = c.WindowID
 	}
 	// The third compaction kept the user messages of turns 1..40 (they fit
-	// the allowance) then its summary.
+	// the allowance) then its summary; the world state follows it.
 	last := cs[2].ReplacementHistory
 	if n := len(last); n != 41 || last[n-1].Text() != summaryText("summary before turn 41") || last[0].Text() != "question 1" {
 		t.Errorf("third replacement history has %d items, ends %q", n, last[n-1].Text())
@@ -292,7 +300,7 @@ func TestFiftyTurnsThreeCompactionsResume(t *testing.T) {
 
 	rec2, rh := resume(t, path)
 	m2 := modeltest.New(t, modeltest.Text("answer 51"))
-	h2 := start(t, m2, paginated, func(c *agent.Config) {
+	h2 := start(t, m2, paginated, withSteps(&worldSteps{sections: env}), func(c *agent.Config) {
 		c.Recorder, c.Resume = rec2, rh
 		c.Compaction = agent.CompactionConfig{ContextWindow: 4000, TokenLimit: 1000}
 	})
@@ -309,6 +317,14 @@ func TestFiftyTurnsThreeCompactionsResume(t *testing.T) {
 	}
 	if req.Metadata.WindowID != agent.WindowID(testThread, 3) {
 		t.Errorf("window id after resume = %q", req.Metadata.WindowID)
+	}
+	// The replayed baseline is the one before the restart: the world state
+	// is not restated.
+	if err := rec2.Flush(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(worldRecords(readLines(t, path))); n != 4 {
+		t.Errorf("%d world_state records after the resumed turn, want still 4", n)
 	}
 }
 
@@ -439,8 +455,8 @@ func TestFreshWindowCompaction(t *testing.T) {
 	}
 }
 
-// A failed summarization leaves the history and window untouched and ends
-// the turn with a clear error; the thread stays usable and compacts at the
+// A failed summarization replaces nothing, leaves the window as it was and
+// ends the turn with a clear error; the thread stays usable and compacts at the
 // next turn.
 func TestCompactionFailureLeavesHistory(t *testing.T) {
 	tests := []struct {
@@ -469,8 +485,11 @@ func TestCompactionFailureLeavesHistory(t *testing.T) {
 			if !strings.Contains(res.Err.Message, "context compaction") || !strings.Contains(res.Err.Message, tt.want) {
 				t.Errorf("error message = %q, want it to name the compaction and %q", res.Err.Message, tt.want)
 			}
-			if got := jsonOf(t, h.a.History()); !reflect.DeepEqual(got, jsonOf(t, before)) {
-				t.Errorf("history changed by a failed compaction:\n%s", got)
+			// Nothing was replaced; the turn's input is kept, as for any
+			// turn that fails before its first step.
+			after := h.a.History()
+			if len(after) != len(before)+1 || !reflect.DeepEqual(jsonOf(t, after[:len(before)]), jsonOf(t, before)) || after[len(before)].Text() != "second" {
+				t.Errorf("history after a failed compaction:\n%s\nwant the history before, then the input", jsonOf(t, after))
 			}
 			if len(h.rec.compacted()) != 0 || h.a.Window().Number != 0 {
 				t.Errorf("a failed compaction was persisted or advanced the window")

@@ -52,10 +52,15 @@ var _ Inbox = (*mailbox.Inbox)(nil)
 
 // Step is what one model step runs against, captured at the top of the
 // step (SPEC-agent 3.1): the tools advertised to the model, which are the
-// tools its calls run against. A later step may see different tools.
+// tools its calls run against, and the world state the model sees. A later
+// step may see different tools and a different world.
 type Step struct {
 	// Tools are the tools of the step. Nil means none.
 	Tools *capability.Set
+	// Sections are the step's world state, in render order (SPEC-agent
+	// 3.7). What changed since the model last saw it is recorded before the
+	// step's request. Nil: none (and nothing is recorded).
+	Sections []Section
 }
 
 // StepInfo tells a StepProvider which step is being captured.
@@ -64,6 +69,9 @@ type StepInfo struct {
 	TurnID   string
 	// Index is the step's number in its turn, from 0.
 	Index int
+	// Now is the agent's clock (Config.Now) read at the capture, for
+	// sections that show the date.
+	Now time.Time
 }
 
 // StepProvider captures a Step at the top of each model step. It is the seam
@@ -118,16 +126,23 @@ type Config struct {
 	// Window is the context window the thread continues (SPEC-agent 3.8).
 	// For a new thread, whoever writes session_meta mints window 0's id
 	// (a UUIDv7), records it as session_meta.context_window.window_id and
-	// passes Window{ID: id, FirstID: id}. Ids that are not UUIDv7 count as
-	// unknown. Zero: window 0 with an id the agent mints.
+	// passes Window{ID: id, FirstID: id}. Ids that are blank or damaged
+	// count as unknown. Zero: window 0 with an id the agent mints.
 	Window rollout.Window
 	// PreviousTurn is the turn_context the thread's last turn ran with: its
 	// model and comp_hash decide the pre-turn compaction of the next turn.
 	// Zero: no previous turn (no comp_hash compaction before the first turn).
 	PreviousTurn *rollout.TurnContext
+	// WorldState holds the thread's surviving world_state and compacted
+	// records in file order (rollout.History.WorldState); they are replayed
+	// to restore what the model last saw of the world, so the first step
+	// does not restate it. Records that cannot be used are logged and
+	// skipped (the next step then restates the world state in full).
+	WorldState []rollout.Item
 	// Resume, when set, is the reconstructed state of a resumed thread
-	// (rollout.LoadHistory): it replaces History, Window and PreviousTurn.
-	// The agent copies the items (shallowly) and keeps nothing else of it.
+	// (rollout.LoadHistory): it replaces History, Window, PreviousTurn and
+	// WorldState, and the token count starts from its last usage. The agent
+	// copies the items (shallowly) and keeps nothing else of it.
 	Resume *rollout.History
 	// ModelFor resolves a model name (a turn_context's model) to the Model
 	// serving it: a turn's requests go to ModelFor(its model), and the
@@ -216,6 +231,7 @@ func (c *Config) validate() error {
 		}
 		c.Window = r.Window
 		c.PreviousTurn = r.LastTurnContext
+		c.WorldState = r.WorldState
 		c.resumeUsage, c.resumeItemsAfter = r.TokenUsage, r.ItemsAfterUsage
 		c.Resume = nil
 	}

@@ -115,6 +115,44 @@
 // agree. agent/openaimodel implements it over go-openai; agent/modeltest is
 // the scripted fake every test uses.
 //
+// # World state (SPEC-agent 3.7)
+//
+// A Step carries the step's world state as Sections: each has a stable id,
+// a JSON snapshot (null object members stripped) and a renderer that, given
+// what the model saw before (PriorAbsent, PriorUnknown or PriorKnown with
+// the old snapshot), returns the fragment the model sees (a diff when the
+// old snapshot is known). The thread keeps a baseline: the snapshot last
+// made visible. At each step the sections are compared with it; when
+// something changed the fragments are recorded into the history (developer
+// or user messages; consecutive fragments of one role share a message),
+// then a world_state record is persisted: {"full": true, "state": …}
+// without a baseline, else an RFC 7386 merge patch {"full": false, "state":
+// …}. Nothing changed: nothing is recorded. The first step of a turn is
+// captured before anything of the turn is recorded, so the rollout reads
+// task_started, world-state fragments, world_state, turn_context, then the
+// input. Config.WorldState (set from Config.Resume) replays the surviving
+// records: a compacted record clears the baseline, a full one sets it, a
+// patch applies to it; a patch without a baseline is ignored and an
+// unreadable snapshot leaves the baseline unknown (every section restated
+// at the next step), both logged, never an error. A resumed thread's first
+// step therefore restates nothing the model already saw.
+//
+// Workspace is the StepProvider of an agent working in environments
+// (package environment) with capability roots (package capability): at
+// each step it captures the turn's environment selection (fixed per turn;
+// the exact handles are kept for the step), resolves the thread's roots
+// against that capture, advertises the base tools plus the tools the
+// available roots declare (bound to the captured handle of their
+// environment), and supplies the built-in sections: "environments"
+// (Codex's shape and <environment_context> rendering: id, cwd, status
+// available/starting/disconnected, shell, current_date, timezone from
+// Config.Now) and "capability_roots" (available roots with skills and
+// tools, unavailable ones with why), plus any sections its Sections hook
+// adds (control adds the agent's place in its tree). A root whose
+// environment starts, fails or goes away leaves the next step's tools and
+// the diff says so; one on a lazy environment appears the step after the
+// environment is ready.
+//
 // # Context windows and compaction (SPEC-agent 3.8)
 //
 // A thread's context is a sequence of windows, numbered from 0, each with
@@ -162,9 +200,4 @@
 // failures are retried like steps. A compaction that fails leaves the
 // history and window as they were and ends the turn with a TurnError whose
 // Err is a *CompactionError.
-//
-// # Not yet here
-//
-// World state (SPEC-agent 3.7) comes later; its seam is the StepProvider
-// (per-step capture), and the compaction hook worldAfterCompaction.
 package agent

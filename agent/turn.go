@@ -39,7 +39,8 @@ type turn struct {
 	// Owned by the turn goroutine.
 	seenIDs      map[string]struct{} // item ids and call ids used in this turn
 	toolCalls    int
-	compactStuck bool // a compaction left the context at the limit
+	step         *Step // the step being sampled (its tools and world state)
+	compactStuck bool  // a compaction left the context at the limit
 }
 
 // pendingInput is steered user text or taken mail waiting to be recorded.
@@ -251,18 +252,31 @@ const turnAbortedMarker = "<turn_aborted>\nThe user interrupted the previous tur
 // steps runs the step loop. It returns the last agent message, or the error
 // that ended the turn; when the turn was interrupted it returns (.., nil)
 // and the caller sees t.interrupted().
+//
+// The first step is captured before anything of the turn is recorded: its
+// world state (fragments, then the world_state record), then the turn's
+// turn_context, then the turn's input (SPEC-agent 3.3, 3.7). Later steps
+// take the pending input, then capture and record what changed.
 func (a *Agent) steps(t *turn) (string, *TurnError) {
+	began := false
+	begin := func() {
+		if began {
+			return
+		}
+		began = true
+		a.persist(t.tc)
+		for _, text := range t.input {
+			a.recordUserText(t.id, text)
+		}
+	}
+	defer begin() // an interrupted or failed first step still records its input
 	if t.modelErr != nil {
 		return "", &TurnError{Message: t.modelErr.Error(), Err: t.modelErr}
 	}
 	if terr := a.preTurnCompact(t); terr != nil || t.interrupted() {
 		return "", terr
 	}
-	a.persist(t.tc)
 	a.prevTurn = t.tc
-	for _, text := range t.input {
-		a.recordUserText(t.id, text)
-	}
 	// A turn with initial input samples it first; pending input (mail taken
 	// at start, steers) joins from the second step on.
 	canDrain := len(t.input) == 0
@@ -270,15 +284,25 @@ func (a *Agent) steps(t *turn) (string, *TurnError) {
 		if t.interrupted() {
 			return "", nil
 		}
-		if canDrain {
+		if canDrain && began {
 			a.recordInputs(t, t.takePending())
 		}
-		step, err := a.cfg.Steps.CaptureStep(t.ctx, StepInfo{ThreadID: a.cfg.ThreadID, TurnID: t.id, Index: i})
+		step, err := a.cfg.Steps.CaptureStep(t.ctx, StepInfo{ThreadID: a.cfg.ThreadID, TurnID: t.id, Index: i, Now: a.cfg.Now()})
 		if err != nil {
 			if t.interrupted() {
 				return "", nil
 			}
 			return "", &TurnError{Message: fmt.Sprintf("capture step: %v", err), Err: err}
+		}
+		t.step = step
+		if err := a.recordWorld(t, step); err != nil {
+			return "", &TurnError{Message: err.Error(), Err: err}
+		}
+		if !began {
+			begin()
+			if canDrain {
+				a.recordInputs(t, t.takePending())
+			}
 		}
 		res, err := a.sample(t, step)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/troupe-run/troupe/capability"
 	"github.com/troupe-run/troupe/mailbox"
 	"github.com/troupe-run/troupe/rollout"
+	"github.com/troupe-run/troupe/rollout/sqlitestore"
 )
 
 // Index is the part of the thread index the supervisor uses: spawn edges.
@@ -98,8 +99,17 @@ type Config struct {
 	Model agent.Model
 	// ModelName is recorded in turn_context lines. Zero: "".
 	ModelName string
-	// Index records spawn edges (and serves Store). Zero: edges are kept in
-	// memory only, so Resume restores no children.
+	// Store, when set, is the thread store the runtime writes through:
+	// every thread is created, resumed and appended to with the Store's
+	// writers, so its index row (title, preview, parent, source, updated_at)
+	// is current as the rollout is written, and spawn edges go to the same
+	// Store. Home then defaults to the Store's home (a different Home is an
+	// error), and Index must be nil. The caller closes the Store after the
+	// Runtime. Zero: rollouts are written directly (rollout.Recorder) and
+	// only Index sees the tree.
+	Store *sqlitestore.Store
+	// Index records spawn edges. Zero: the Store when one is given, else
+	// edges are kept in memory only, so Resume restores no children.
 	Index Index
 	// Limits bound each tree.
 	Limits Limits
@@ -133,6 +143,11 @@ type Config struct {
 	// MailboxCapacity bounds each agent's inbox. Zero:
 	// mailbox.DefaultCapacity.
 	MailboxCapacity int
+	// CompletionTriggersTurn makes a child's completion notice (its
+	// FINAL_ANSWER mail) trigger_turn mail, so an idle parent starts a
+	// turn to read it. Zero (false) is Codex's behaviour: the notice waits
+	// for the parent's next turn, or wakes a running wait_agent or sleep.
+	CompletionTriggersTurn bool
 }
 
 // ThreadOptions configure a root thread (Start) and are inherited by every
@@ -159,6 +174,18 @@ func (c *Config) withDefaults() (Config, error) {
 	cfg := *c
 	if cfg.Model == nil {
 		return cfg, fmt.Errorf("%w: no Model", ErrConfig)
+	}
+	if cfg.Store != nil {
+		if cfg.Index != nil {
+			return cfg, fmt.Errorf("%w: both Store and Index (the Store records the edges)", ErrConfig)
+		}
+		switch {
+		case cfg.Home == "":
+			cfg.Home = cfg.Store.Home()
+		case filepath.Clean(cfg.Home) != filepath.Clean(cfg.Store.Home()):
+			return cfg, fmt.Errorf("%w: Home %s is not the Store's home %s", ErrConfig, cfg.Home, cfg.Store.Home())
+		}
+		cfg.Index = SQLiteIndex(cfg.Store)
 	}
 	if cfg.Home == "" {
 		h, err := os.UserHomeDir()

@@ -4,10 +4,11 @@
 //
 // # Usage
 //
+//	store, err := sqlitestore.Open(ctx, sqlitestore.Config{Home: dir})
+//	defer store.Close()                 // after rt.Close
 //	rt, err := control.Open(ctx, control.Config{
-//		Home:  dir,                         // rollouts, mail journals
+//		Store: store,                       // rollouts, index rows, spawn edges; Home = store.Home()
 //		Model: model,                       // agent.Model, e.g. modeltest.New(t)
-//		Index: control.SQLiteIndex(ix),     // spawn edges in the SQLite index
 //	})
 //	defer rt.Close()
 //	root, err := rt.Start(ctx, control.ThreadOptions{Instructions: "..."})
@@ -53,12 +54,23 @@
 // (default 32, the root included) and spawns per tree (default 1024); a
 // spawn over a limit is a tool error for the model.
 //
+// # The thread store
+//
+// With Config.Store every thread is written through the Store's writers
+// (sqlitestore.Store.Create, Resume): each flush of a rollout also brings
+// its index row up to date (title and preview, parent, source, agent path,
+// model, updated_at), and spawn edges go to the same Store, so Store.List,
+// Children, Descendants and Search (and troupe threads list) show a tree
+// while it runs, with no rebuild. Without a Store, rollouts are written by
+// rollout.Recorder and only Config.Index (or an in-memory index) learns
+// the edges.
+//
 // # Spawn order and crash safety
 //
-// spawn_agent reserves the path and the limits, creates the child's rollout
-// (session_meta, plus the forked history: fork_turns "all" (default),
-// "none", or "N" last turns, filtered to messages as Codex does), journals
-// the NEW_TASK mail, records the spawn edge (parent, child, open) in the
+// spawn_agent reserves the path and the limits, journals the NEW_TASK
+// mail, creates the child's rollout (session_meta, plus the forked
+// history: fork_turns "all" (default), "none", or "N" last turns, filtered
+// to messages as Codex does), records the spawn edge (parent, child, open) in the
 // Index, and only then starts the child's goroutines and hands it the task.
 // A crash after the edge is recorded leaves a child whose task is in the
 // journal: Resume starts it.
@@ -74,9 +86,26 @@
 // process crash); the file is fsynced on Close. When a child's turn
 // completes (or fails), its parent gets a plaintext FINAL_ANSWER mail
 // ("Message Type: FINAL_ANSWER\nTask name: <parent>\nSender: <child>\n
-// Payload:\n<last message>", or "Agent errored: …" with Codex's suffix),
-// trigger_turn false; an interrupted turn sends nothing; a parent that is
-// gone gets nothing (no escalation).
+// Payload:\n<last message>", or "Agent errored: …" with Codex's suffix);
+// an interrupted turn sends nothing; a parent that is gone gets nothing
+// (no escalation).
+//
+// A completion notice is durable mail: it is journaled before delivery
+// and never dropped. When the parent's inbox is full the notice waits in
+// the parent's overflow queue (FIFO, at most one notice per child turn)
+// and enters the inbox as the parent acknowledges mail; a notice still
+// waiting when the runtime stops is redelivered by Resume. Mail sent by a
+// tool (send_message, followup_task) is not queued that way: a full inbox
+// is a tool error for the sending model, and the message is journaled as
+// dropped.
+//
+// Notices are trigger_turn false by default, as in Codex: an idle parent
+// reads them on its next turn, and a running wait_agent or sleep wakes at
+// once. Config.CompletionTriggersTurn makes them trigger mail, so an idle
+// parent starts a turn to handle each completion. (A notice waiting in
+// the overflow of an idle parent whose inbox is full of queue-only mail
+// starts nothing: it enters with the parent's next turn, started by user
+// input.)
 //
 // # Sealing
 //

@@ -184,12 +184,16 @@ func rewriteJournal(home string, session rollout.ThreadID, pending map[string][]
 type journaledInbox struct {
 	*mailbox.Inbox
 	j *journal
+	n *node // its overflow is drained as acknowledgements make room
 }
 
 // Ack implements agent.Inbox.
 func (ib journaledInbox) Ack(msgs ...mailbox.Message) error {
 	if err := ib.Inbox.Ack(msgs...); err != nil {
 		return err
+	}
+	if len(msgs) > 0 {
+		ib.n.drainOverflow()
 	}
 	var first error
 	for _, m := range msgs {

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -11,6 +12,7 @@ import (
 	"github.com/troupe-run/troupe/capability"
 	"github.com/troupe-run/troupe/mailbox"
 	"github.com/troupe-run/troupe/rollout"
+	"github.com/troupe-run/troupe/rollout/sqlitestore"
 )
 
 // node is one live agent of a tree: its identity, its thread's recorder and
@@ -29,12 +31,19 @@ type node struct {
 
 	history []rollout.ResponseItem // initial history, handed to the agent
 	window  rollout.Window         // context window to continue, handed to the agent
-	rec     *rollout.Recorder
+	rec     threadLog
 	inbox   *mailbox.Inbox
 	agent   *agent.Agent
 	sub     *agent.Subscription
 	watched chan struct{} // closed when watch returns
 	closing atomic.Bool   // close_agent is stopping it: no completion mail
+
+	// overflow holds completion notices for this agent that its full inbox
+	// refused: journaled as sent, handed to the inbox (in order) as its
+	// acknowledgements make room, redelivered from the journal on resume.
+	// It grows by at most one notice per child turn.
+	overflowMu sync.Mutex
+	overflow   []mailbox.Message
 
 	// mode is the multi-agent mode for the next turns; lastMode the one
 	// last persisted (in turn_context); injected the mode messages recorded
@@ -62,19 +71,51 @@ func (n *node) init() {
 	n.watched = make(chan struct{})
 }
 
-// create makes n's rollout: a recorder for a new file holding meta then
-// items (a fork's copied history), persisted at once so the thread exists
-// on disk before anything refers to it.
-func (n *node) create(meta *rollout.SessionMeta, items []rollout.Item) error {
+// threadLog is where a node's rollout is written: a *rollout.Recorder, or
+// with Config.Store a *sqlitestore.Writer (which also keeps the thread's
+// index row current). Only the agent (serialized by its lock) and control
+// before the agent starts or after it stopped call it.
+type threadLog interface {
+	AppendItems(items ...rollout.Item) error
+	Flush(ctx context.Context) error
+	Close() error
+	// Path is the rollout's plain path.
+	Path() string
+}
+
+var (
+	_ threadLog = (*rollout.Recorder)(nil)
+	_ threadLog = (*sqlitestore.Writer)(nil)
+)
+
+// create makes n's rollout: a new file holding meta then items (a fork's
+// copied history), persisted at once so the thread exists on disk (and,
+// with a Store, in the index) before anything refers to it.
+func (n *node) create(ctx context.Context, meta *rollout.SessionMeta, items []rollout.Item) error {
 	rt := n.rt
-	created := rt.cfg.Clock()
 	if meta.ContextWindow == nil {
 		// Window 0 of the new thread (SPEC-agent 3.8), named for JSONL tailers.
 		meta.ContextWindow = &rollout.ContextWindow{WindowID: rt.cfg.NewID()}
 	}
 	n.window = rollout.Window{FirstID: meta.ContextWindow.WindowID, ID: meta.ContextWindow.WindowID}
+	if rt.cfg.Store != nil && len(items) > 0 {
+		w, err := rt.cfg.Store.Create(ctx, sqlitestore.CreateOptions{Meta: *meta})
+		if err != nil {
+			return fmt.Errorf("control: create thread %s: %w", n.id, err)
+		}
+		err = w.AppendItems(items...)
+		if err == nil {
+			err = w.Flush(ctx)
+		}
+		if err != nil {
+			w.Close()
+			return fmt.Errorf("control: create thread %s: %w", n.id, err)
+		}
+		n.rec = w
+		return nil
+	}
 	rec, err := rollout.NewRecorder(rollout.RecorderConfig{
-		Path:  rollout.SessionPath(rt.cfg.Home, created, n.id),
+		Path:  rollout.SessionPath(rt.cfg.Home, rt.cfg.Clock(), n.id),
 		Meta:  meta,
 		Clock: rt.cfg.Clock,
 	})
@@ -87,11 +128,25 @@ func (n *node) create(meta *rollout.SessionMeta, items []rollout.Item) error {
 			return fmt.Errorf("control: create thread %s: %w", n.id, err)
 		}
 	}
-	if err := rec.Persist(context.Background()); err != nil {
+	if err := rec.Persist(ctx); err != nil {
 		rec.Close()
 		return fmt.Errorf("control: create thread %s: %w", n.id, err)
 	}
-	n.rec = rec
+	if rt.cfg.Store == nil {
+		n.rec = rec
+		return nil
+	}
+	// A Store's writer creates no file until an item is appended, and a
+	// new thread has only its session_meta: make the file with the
+	// recorder, then continue it through the Store, which indexes it.
+	if err := rec.Close(); err != nil {
+		return fmt.Errorf("control: create thread %s: %w", n.id, err)
+	}
+	w, err := rt.cfg.Store.Resume(ctx, n.id)
+	if err != nil {
+		return fmt.Errorf("control: create thread %s: %w", n.id, err)
+	}
+	n.rec = w
 	return nil
 }
 
@@ -120,7 +175,7 @@ func (n *node) build(initial StatusKind) error {
 		History:      n.history,
 		Window:       n.window,
 		Recorder:     &modeRecorder{n: n, rec: n.rec},
-		Inbox:        journaledInbox{Inbox: ib, j: n.tree.journal},
+		Inbox:        journaledInbox{Inbox: ib, j: n.tree.journal, n: n},
 		Sealer:       rt.requestSealer(),
 		NewID:        rt.cfg.NewID,
 		Now:          rt.cfg.Clock,
@@ -189,8 +244,10 @@ func (n *node) turnEnded(r agent.TurnResult) {
 const completionErrorSuffix = "\n\nThis agent's turn failed. If you still need this agent, use the available collaboration tools to give it another task."
 
 // notifyParent sends the parent the FINAL_ANSWER mail of a completed turn
-// (plaintext, trigger_turn=false). A parent that is gone gets nothing; the
-// notice is not escalated.
+// (plaintext; trigger_turn per Config.CompletionTriggersTurn, false by
+// default as in Codex). The notice is durable mail: journaled before
+// delivery, and kept (not dropped) when the parent's inbox is full. A
+// parent that is gone gets nothing; the notice is not escalated.
 func (n *node) notifyParent(st Status) {
 	if n.parent == nil || n.closing.Load() {
 		return
@@ -204,11 +261,12 @@ func (n *node) notifyParent(st Status) {
 		return
 	}
 	msg := mailbox.Message{
-		Author:    n.path.String(),
-		Recipient: p.path.String(),
-		Content:   mailbox.PlainContent(mailbox.KindFinalAnswer, n.path.String(), p.path.String(), payload),
+		Author:      n.path.String(),
+		Recipient:   p.path.String(),
+		Content:     mailbox.PlainContent(mailbox.KindFinalAnswer, n.path.String(), p.path.String(), payload),
+		TriggerTurn: n.rt.cfg.CompletionTriggersTurn,
 	}
-	if err := n.rt.deliver(p, msg); err != nil {
+	if err := n.rt.deliverDurable(p, msg); err != nil {
 		n.rt.cfg.Logger.Warn("control: completion notice not delivered", "from", n.path.String(), "to", p.path.String(), "err", err)
 	}
 }
@@ -233,6 +291,51 @@ func (rt *Runtime) deliver(to *node, msg mailbox.Message) error {
 		return err
 	}
 	return nil
+}
+
+// deliverDurable journals msg and hands it to to's inbox, or, when the
+// inbox is full (or earlier notices still wait), queues it in to's
+// overflow, which the inbox's acknowledgements drain. Only an inbox that is
+// closed (the agent stopped) refuses it; the journal then still holds it
+// as sent, so a resume redelivers it.
+func (rt *Runtime) deliverDurable(to *node, msg mailbox.Message) error {
+	if msg.ID == "" {
+		msg.ID = rt.cfg.NewID()
+	}
+	if msg.SentAt.IsZero() {
+		msg.SentAt = rt.cfg.Clock()
+	}
+	if err := to.tree.journal.write(journalRecord{Op: "send", Msg: &msg}); err != nil {
+		return err
+	}
+	to.overflowMu.Lock()
+	defer to.overflowMu.Unlock()
+	if len(to.overflow) == 0 {
+		_, err := to.inbox.Send(msg)
+		if !errors.Is(err, mailbox.ErrFull) {
+			return err
+		}
+	}
+	to.overflow = append(to.overflow, msg)
+	return nil
+}
+
+// drainOverflow moves queued notices into n's inbox while it has room.
+func (n *node) drainOverflow() {
+	n.overflowMu.Lock()
+	defer n.overflowMu.Unlock()
+	for len(n.overflow) > 0 {
+		if _, err := n.inbox.Send(n.overflow[0]); err != nil {
+			if !errors.Is(err, mailbox.ErrFull) {
+				// Closed: the journal keeps them for a resume.
+				n.overflow = nil
+			}
+			return
+		}
+		n.overflow[0] = mailbox.Message{}
+		n.overflow = n.overflow[1:]
+	}
+	n.overflow = nil
 }
 
 // stop stops n's agent and waits for it.

@@ -168,7 +168,7 @@ func (rt *Runtime) Resume(ctx context.Context, id rollout.ThreadID, opts ThreadO
 		t.opts.Mode = ModeExplicitRequestOnly
 	}
 	root := &node{rt: rt, tree: t, id: id, path: RootPath}
-	if err := rt.restoreNode(root, st); err != nil {
+	if err := rt.restoreNode(ctx, root, st); err != nil {
 		return nil, err
 	}
 	nodes := []*node{root}
@@ -187,7 +187,7 @@ func (rt *Runtime) Resume(ctx context.Context, id rollout.ThreadID, opts ThreadO
 			if e.Status != EdgeOpen {
 				continue
 			}
-			child, err := rt.restoreChild(n, e.Child)
+			child, err := rt.restoreChild(ctx, n, e.Child)
 			if err != nil {
 				// A child that cannot be restored is skipped with its
 				// subtree; the rest of the tree resumes.
@@ -251,7 +251,7 @@ func releaseAll(nodes []*node) {
 }
 
 // restoreChild restores the child thread id of parent from its rollout.
-func (rt *Runtime) restoreChild(parent *node, id rollout.ThreadID) (*node, error) {
+func (rt *Runtime) restoreChild(ctx context.Context, parent *node, id rollout.ThreadID) (*node, error) {
 	st, err := rt.loadThread(id)
 	if err != nil {
 		return nil, err
@@ -273,7 +273,7 @@ func (rt *Runtime) restoreChild(parent *node, id rollout.ThreadID) (*node, error
 	}
 	n := &node{rt: rt, tree: parent.tree, id: id, path: path, parent: parent,
 		nickname: st.meta.AgentNickname, role: st.meta.AgentRole}
-	if err := rt.restoreNode(n, st); err != nil {
+	if err := rt.restoreNode(ctx, n, st); err != nil {
 		return nil, err
 	}
 	return n, nil
@@ -281,7 +281,7 @@ func (rt *Runtime) restoreChild(parent *node, id rollout.ThreadID) (*node, error
 
 // restoreNode fills n from its thread's state and reopens its rollout for
 // appending. A turn left open is closed as interrupted.
-func (rt *Runtime) restoreNode(n *node, st *threadState) error {
+func (rt *Runtime) restoreNode(ctx context.Context, n *node, st *threadState) error {
 	n.init()
 	n.originator = st.meta.Originator
 	n.roots = st.meta.SelectedCapabilityRoots
@@ -300,7 +300,13 @@ func (rt *Runtime) restoreNode(n *node, st *threadState) error {
 			n.mode = ModeExplicitRequestOnly
 		}
 	}
-	rec, err := rollout.ResumeRecorder(rollout.RecorderConfig{Path: st.path, Clock: rt.cfg.Clock})
+	var rec threadLog
+	var err error
+	if rt.cfg.Store != nil {
+		rec, err = rt.cfg.Store.Resume(ctx, n.id)
+	} else {
+		rec, err = rollout.ResumeRecorder(rollout.RecorderConfig{Path: st.path, Clock: rt.cfg.Clock})
+	}
 	if err != nil {
 		return fmt.Errorf("control: resume thread %s: %w", n.id, err)
 	}
@@ -312,7 +318,7 @@ func (rt *Runtime) restoreNode(n *node, st *threadState) error {
 			err = rec.AppendItems(rollout.Item{Timestamp: rt.cfg.Clock(), Payload: ev})
 		}
 		if err == nil {
-			err = rec.Flush(context.Background())
+			err = rec.Flush(ctx)
 		}
 		if err != nil {
 			rec.Close()

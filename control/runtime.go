@@ -183,7 +183,7 @@ func (rt *Runtime) startRoot(ctx context.Context, opts ThreadOptions, hist []rol
 		items[i] = rollout.Item{Timestamp: now, Payload: &hist[i]}
 	}
 	n.history = hist
-	if err := n.create(meta, items); err != nil {
+	if err := n.create(ctx, meta, items); err != nil {
 		j.close()
 		return nil, err
 	}

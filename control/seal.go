@@ -163,7 +163,7 @@ func (rt *Runtime) ensureSealed(text string) (string, error) {
 // before it (and has runtimeModel show it to the model).
 type modeRecorder struct {
 	n   *node
-	rec *rollout.Recorder
+	rec threadLog
 }
 
 var _ agent.Recorder = (*modeRecorder)(nil)

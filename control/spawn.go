@@ -10,9 +10,9 @@ import (
 )
 
 // spawn creates, records and starts the child of parent at path, then
-// delivers its task. In order: reserve the path and the limits; create the
-// child's rollout (session_meta, and the forked history); journal the task
-// mail; record the spawn edge (parent, child, open) in the index; start the
+// delivers its task. In order: reserve the path and the limits; journal the
+// task mail; create the child's rollout (session_meta, and the forked
+// history); record the spawn edge (parent, child, open) in the index; start the
 // child; hand it the task. A crash after the edge is recorded leaves a
 // child whose task is in the journal: Resume starts it.
 func (rt *Runtime) spawn(ctx context.Context, parent *node, path Path, a spawnArgs) (*node, error) {
@@ -70,9 +70,6 @@ func (rt *Runtime) spawn(ctx context.Context, parent *node, path Path, a spawnAr
 	if a.fork.Kind != ForkNone {
 		forkedFrom = parent.id
 	}
-	if err := child.create(rt.newMeta(child, parent, forkedFrom), items); err != nil {
-		return fail(fmt.Errorf("collab spawn failed: %v", err))
-	}
 	sealed, err := rt.ensureSealed(a.message)
 	if err != nil {
 		return fail(fmt.Errorf("collab spawn failed: seal task: %v", err))
@@ -85,6 +82,9 @@ func (rt *Runtime) spawn(ctx context.Context, parent *node, path Path, a spawnAr
 		TriggerTurn: true,
 		SentAt:      rt.cfg.Clock(),
 	}
+	// The task is journaled before the child's thread exists: with a Store,
+	// creating the thread indexes it with its spawn edge, and a child
+	// restored from an edge must find its task.
 	if err := t.journal.write(journalRecord{Op: "send", Msg: &task}); err != nil {
 		return fail(fmt.Errorf("collab spawn failed: %v", err))
 	}
@@ -92,6 +92,13 @@ func (rt *Runtime) spawn(ctx context.Context, parent *node, path Path, a spawnAr
 		if err := t.journal.write(journalRecord{Op: "drop", Recipient: task.Recipient, ID: task.ID}); err != nil {
 			rt.cfg.Logger.Warn("control: mail journal", "err", err)
 		}
+	}
+	if err := child.create(ctx, rt.newMeta(child, parent, forkedFrom), items); err != nil {
+		dropTask()
+		// A Store may have indexed the thread, and so its edge, before
+		// the failure: close it (no edge is fine).
+		rt.edges.SetEdgeStatus(context.WithoutCancel(ctx), child.id, EdgeClosed)
+		return fail(fmt.Errorf("collab spawn failed: %v", err))
 	}
 	if err := rt.edges.UpsertEdge(ctx, parent.id, child.id, EdgeOpen); err != nil {
 		dropTask()

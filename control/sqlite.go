@@ -7,12 +7,26 @@ import (
 	"github.com/troupe-run/troupe/rollout/sqlitestore"
 )
 
-// SQLiteIndex adapts the SQLite thread index (rollout/sqlitestore) to
-// Index: spawn edges go to its thread_spawn_edges table, so Children,
-// Descendants and the CLI see the tree.
-func SQLiteIndex(ix *sqlitestore.Index) Index { return sqliteIndex{ix} }
+// EdgeStore is the part of the SQLite thread index that holds spawn edges.
+// *sqlitestore.Index and *sqlitestore.Store implement it.
+type EdgeStore interface {
+	RecordEdge(ctx context.Context, parent, child rollout.ThreadID, status string) error
+	SetEdgeStatus(ctx context.Context, child rollout.ThreadID, status string) error
+	SpawnChildren(ctx context.Context, parent rollout.ThreadID, status string) ([]sqlitestore.Edge, error)
+}
 
-type sqliteIndex struct{ ix *sqlitestore.Index }
+var (
+	_ EdgeStore = (*sqlitestore.Index)(nil)
+	_ EdgeStore = (*sqlitestore.Store)(nil)
+)
+
+// SQLiteIndex adapts the SQLite thread index (rollout/sqlitestore, its
+// Index or its Store) to Index: spawn edges go to its thread_spawn_edges
+// table, so Children, Descendants and the CLI see the tree. With
+// Config.Store the runtime uses it on the Store by itself.
+func SQLiteIndex(ix EdgeStore) Index { return sqliteIndex{ix} }
+
+type sqliteIndex struct{ ix EdgeStore }
 
 func (s sqliteIndex) UpsertEdge(ctx context.Context, parent, child rollout.ThreadID, status string) error {
 	return s.ix.RecordEdge(ctx, parent, child, status)

@@ -98,19 +98,8 @@ func (s *Store) archiveOne(ctx context.Context, id rollout.ThreadID) error {
 	if archived {
 		return s.markArchived(ctx, id, phys, true)
 	}
-	lock, err := lockFile(phys)
+	dst, err := moveRollout(phys, filepath.Join(s.home, rollout.ArchivedDir))
 	if err != nil {
-		return err
-	}
-	if lock != nil {
-		defer lock.Close()
-	}
-	dir := filepath.Join(s.home, rollout.ArchivedDir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("sqlitestore: archive %s: %w", id, err)
-	}
-	dst := filepath.Join(dir, filepath.Base(phys))
-	if err := moveNoClobber(phys, dst); err != nil {
 		return fmt.Errorf("sqlitestore: archive %s: %w", id, err)
 	}
 	return s.markArchived(ctx, id, dst, true)
@@ -138,20 +127,10 @@ func (s *Store) Unarchive(ctx context.Context, id rollout.ThreadID) error {
 	if err != nil {
 		return fmt.Errorf("sqlitestore: unarchive %s: %w", id, err)
 	}
-	lock, err := lockFile(phys)
-	if err != nil {
-		return err
-	}
-	if lock != nil {
-		defer lock.Close()
-	}
 	c := fi.Created
 	dir := filepath.Join(s.home, rollout.SessionsDir, c.Format("2006"), c.Format("01"), c.Format("02"))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("sqlitestore: unarchive %s: %w", id, err)
-	}
-	dst := filepath.Join(dir, filepath.Base(phys))
-	if err := moveNoClobber(phys, dst); err != nil {
+	dst, err := moveRollout(phys, dir)
+	if err != nil {
 		return fmt.Errorf("sqlitestore: unarchive %s: %w", id, err)
 	}
 	now := s.cfg.Clock()
@@ -159,30 +138,17 @@ func (s *Store) Unarchive(ctx context.Context, id rollout.ThreadID) error {
 	return s.markArchived(ctx, id, dst, false)
 }
 
-// moveNoClobber renames src to dst unless dst exists.
-func moveNoClobber(src, dst string) error {
-	if _, err := os.Lstat(dst); err == nil {
-		return fmt.Errorf("%s: %w", dst, fs.ErrExist)
+// moveRollout moves a thread's rollout, in whichever form it has, into
+// dir without replacing anything there. rollout.MoveRollout holds the
+// thread's lock (plain form) or Materialize's lock (compressed form) while
+// it moves, so no recorder and no decompression races the move; a thread
+// being written is ErrLive.
+func moveRollout(phys, dir string) (string, error) {
+	dst, err := rollout.MoveRollout(phys, dir)
+	if errors.Is(err, rollout.ErrLocked) {
+		return "", fmt.Errorf("%w: %w", ErrLive, err)
 	}
-	if err := os.Rename(src, dst); err != nil {
-		return err
-	}
-	return syncDirs(filepath.Dir(src), filepath.Dir(dst))
-}
-
-func syncDirs(dirs ...string) error {
-	for _, d := range dirs {
-		f, err := os.Open(d)
-		if err != nil {
-			return err
-		}
-		err = f.Sync()
-		f.Close()
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return dst, err
 }
 
 // Delete removes thread id and every descendant it spawned (any edge

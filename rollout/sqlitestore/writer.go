@@ -86,7 +86,9 @@ func (s *Store) Create(ctx context.Context, opts CreateOptions) (*Writer, error)
 // Resume opens an existing thread for appending (materializing a .zst
 // form, repairing a torn tail). A thread whose history mode is unknown
 // fails with rollout.ErrUnsupportedHistoryMode; an archived thread must be
-// unarchived first (ErrInvalidRequest).
+// unarchived first (ErrInvalidRequest). While another holder has the
+// thread's lock (the compressor, or a writer in another process) Resume
+// waits for it up to two seconds (and ctx), then fails with ErrLive.
 func (s *Store) Resume(ctx context.Context, id rollout.ThreadID) (*Writer, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
@@ -104,10 +106,7 @@ func (s *Store) Resume(ctx context.Context, id rollout.ThreadID) (*Writer, error
 	if archived {
 		return nil, fmt.Errorf("%w: thread %s is archived", ErrInvalidRequest, id)
 	}
-	rec, err := rollout.ResumeRecorder(rollout.RecorderConfig{Path: phys, Clock: s.cfg.Clock})
-	if errors.Is(err, rollout.ErrLocked) {
-		return nil, fmt.Errorf("%w: %w", ErrLive, err)
-	}
+	rec, err := s.resumeRecorder(ctx, phys)
 	if err != nil {
 		return nil, err
 	}
@@ -123,6 +122,38 @@ func (s *Store) Resume(ctx context.Context, id rollout.ThreadID) (*Writer, error
 	sum.t, sum.haveMeta = row, true
 	sum.t.RolloutPath = rec.Path()
 	return s.register(&Writer{s: s, rec: rec, id: id, sum: sum, indexed: true})
+}
+
+// lockedRetryBudget bounds how long Resume waits for a thread lock held by
+// someone else: the compressor (here or in another process) holds it for
+// as long as one file takes to compress, which is worth waiting out; a
+// writer of another process holds it for good, and Resume then fails with
+// ErrLive after the budget.
+const lockedRetryBudget = 2 * time.Second
+
+// resumeRecorder opens the thread's recorder, retrying with a doubling
+// delay (10 ms up) while its lock is held, within lockedRetryBudget and
+// ctx.
+func (s *Store) resumeRecorder(ctx context.Context, phys string) (*rollout.Recorder, error) {
+	delay, waited := 10*time.Millisecond, time.Duration(0)
+	for {
+		rec, err := rollout.ResumeRecorder(rollout.RecorderConfig{Path: phys, Clock: s.cfg.Clock})
+		if !errors.Is(err, rollout.ErrLocked) {
+			return rec, err
+		}
+		if waited >= lockedRetryBudget {
+			return nil, fmt.Errorf("%w: %w", ErrLive, err)
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("%w: %w (%w)", ErrLive, err, context.Cause(ctx))
+		case <-t.C:
+		}
+		waited += delay
+		delay = min(2*delay, 500*time.Millisecond)
+	}
 }
 
 func (s *Store) register(w *Writer) (*Writer, error) {

@@ -1,0 +1,188 @@
+package sqlitestore_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/troupe-run/troupe/rollout"
+	"github.com/troupe-run/troupe/rollout/sqlitestore"
+)
+
+// TestArchiveCompressed archives and unarchives a thread whose rollout
+// exists only in its .zst form: the compressed file moves (no plain file
+// appears), the thread stays readable, and resuming it afterwards
+// materializes it in sessions/.
+func TestArchiveCompressed(t *testing.T) {
+	ctx := context.Background()
+	home := t.TempDir()
+	s, err := sqlitestore.Open(ctx, sqlitestore.Config{Home: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w, err := s.Create(ctx, sqlitestore.CreateOptions{Meta: rollout.SessionMeta{Cwd: "/work"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Append(rollout.NewMessage(rollout.RoleUser, "keep me cold")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	id := w.ID()
+	th, err := s.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res, err := rollout.CompressFile(ctx, th.RolloutPath, rollout.CompressOptions{}); err != nil || res.Outcome != rollout.OutcomeCompressed {
+		t.Fatalf("CompressFile = %+v, %v", res, err)
+	}
+
+	if err := s.Archive(ctx, id); err != nil {
+		t.Fatalf("Archive(compressed) = %v", err)
+	}
+	th, err = s.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(home, rollout.ArchivedDir)
+	if !th.Archived || filepath.Dir(th.RolloutPath) != dir {
+		t.Fatalf("after Archive: archived=%v path=%s, want archived under %s", th.Archived, th.RolloutPath, dir)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*"))
+	if len(files) != 1 || !strings.HasSuffix(files[0], rollout.ZstdExt) {
+		t.Fatalf("archived_sessions holds %v, want the one .zst file", files)
+	}
+	if left, _ := filepath.Glob(filepath.Join(home, rollout.SessionsDir, "*", "*", "*", "*")); len(left) != 0 {
+		t.Fatalf("sessions/ still holds %v after Archive", left)
+	}
+	data, err := s.Read(ctx, id)
+	if err != nil {
+		t.Fatalf("Read(archived compressed) = %v", err)
+	}
+	if !containsText(data.Items, "keep me cold") {
+		t.Errorf("Read(archived compressed) lost the message")
+	}
+
+	if err := s.Unarchive(ctx, id); err != nil {
+		t.Fatalf("Unarchive(compressed) = %v", err)
+	}
+	w, err = s.Resume(ctx, id)
+	if err != nil {
+		t.Fatalf("Resume after Unarchive = %v", err)
+	}
+	defer w.Close()
+	if !strings.HasPrefix(w.Path(), filepath.Join(home, rollout.SessionsDir)) || strings.HasSuffix(w.Path(), rollout.ZstdExt) {
+		t.Errorf("Resume after Unarchive writes %s, want a plain file under sessions/", w.Path())
+	}
+}
+
+// TestArchiveLockedByOtherWriter refuses to archive a thread whose rollout
+// another process holds the writer lock of, and moves nothing.
+func TestArchiveLockedByOtherWriter(t *testing.T) {
+	ctx := context.Background()
+	home := t.TempDir()
+	s, err := sqlitestore.Open(ctx, sqlitestore.Config{Home: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w, err := s.Create(ctx, sqlitestore.CreateOptions{Meta: rollout.SessionMeta{Cwd: "/work"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Append(rollout.NewMessage(rollout.RoleUser, "busy")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	th, err := s.Get(ctx, w.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A recorder of another process: the same flock on the file.
+	lock, err := rollout.LockPath(th.RolloutPath, os.O_RDONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.Archive(ctx, w.ID())
+	lock.Close()
+	if !errors.Is(err, sqlitestore.ErrLive) {
+		t.Fatalf("Archive(locked) = %v, want ErrLive", err)
+	}
+	if _, err := os.Stat(th.RolloutPath); err != nil {
+		t.Fatalf("rollout moved or lost after a refused Archive: %v", err)
+	}
+	if err := s.Archive(ctx, w.ID()); err != nil {
+		t.Fatalf("Archive after the lock is gone = %v", err)
+	}
+}
+
+// containsText reports whether one of items encodes text.
+func containsText(items []rollout.Item, text string) bool {
+	for _, it := range items {
+		b, err := json.Marshal(it)
+		if err == nil && strings.Contains(string(b), text) {
+			return true
+		}
+	}
+	return false
+}
+
+// TestResumeWaitsForLock resumes a thread whose lock another holder (the
+// compressor, say) releases shortly after, and gives up with ErrLive when
+// the holder keeps it.
+func TestResumeWaitsForLock(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlitestore.Open(ctx, sqlitestore.Config{Home: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w, err := s.Create(ctx, sqlitestore.CreateOptions{Meta: rollout.SessionMeta{Cwd: "/work"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Append(rollout.NewMessage(rollout.RoleUser, "hello")); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	th, err := s.Get(ctx, w.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	lock, err := rollout.LockPath(th.RolloutPath, os.O_RDONLY)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Held past the retry budget (two seconds): ErrLive.
+	if _, err := s.Resume(ctx, w.ID()); !errors.Is(err, sqlitestore.ErrLive) {
+		t.Fatalf("Resume(locked for good) = %v, want ErrLive", err)
+	}
+
+	released := make(chan struct{})
+	go func() {
+		defer close(released)
+		time.Sleep(30 * time.Millisecond)
+		lock.Close()
+	}()
+	w2, err := s.Resume(ctx, w.ID())
+	<-released
+	if err != nil {
+		t.Fatalf("Resume while the lock is released shortly after = %v, want it to wait", err)
+	}
+	if err := w2.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
