@@ -10,9 +10,11 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/troupe-run/troupe/agent"
 	"github.com/troupe-run/troupe/capability"
+	"github.com/troupe-run/troupe/environment"
 	"github.com/troupe-run/troupe/mailbox"
 	"github.com/troupe-run/troupe/rollout"
 	"github.com/troupe-run/troupe/rollout/sqlitestore"
@@ -99,6 +101,14 @@ type Config struct {
 	Model agent.Model
 	// ModelName is recorded in turn_context lines. Zero: "".
 	ModelName string
+	// Environments, when set, is where the agents work: each step of each
+	// agent captures the tree's environments (ThreadOptions.Environments),
+	// resolves the agent's capability roots, advertises the tools they
+	// declare and records the world state (environments, roots, the
+	// agent's place in its tree; see agent.Workspace). The caller closes
+	// it after the runtime. Zero: agents have the configured tools only
+	// and no world state.
+	Environments *environment.Registry
 	// Store, when set, is the thread store the runtime writes through:
 	// every thread is created, resumed and appended to with the Store's
 	// writers, so its index row (title, preview, parent, source, updated_at)
@@ -143,6 +153,14 @@ type Config struct {
 	// MailboxCapacity bounds each agent's inbox. Zero:
 	// mailbox.DefaultCapacity.
 	MailboxCapacity int
+	// TracerProvider, when set, traces the runtime with OpenTelemetry: a
+	// span per agent turn (troupe.turn), per multi-agent tool call
+	// (troupe.tool <name>, a child of the caller's turn) and per model
+	// request (troupe.model, a child of the turn, and in the context given
+	// to the Model). A spawned agent's turns are children of the
+	// spawn_agent call that created it, so a tree's work is one trace. Zero:
+	// no tracing.
+	TracerProvider trace.TracerProvider
 	// CompletionTriggersTurn makes a child's completion notice (its
 	// FINAL_ANSWER mail) trigger_turn mail, so an idle parent starts a
 	// turn to read it. Zero (false) is Codex's behaviour: the notice waits
@@ -164,7 +182,12 @@ type ThreadOptions struct {
 	// ModeExplicitRequestOnly.
 	Mode MultiAgentMode
 	// SelectedCapabilityRoots are recorded in session_meta and inherited.
+	// With Config.Environments they are resolved at each step (see
+	// CapabilityRoots to build them).
 	SelectedCapabilityRoots []rollout.CapabilityRoot
+	// Environments are the tree's environment selections (with
+	// Config.Environments). Nil: the registry's default selections.
+	Environments []environment.Selection
 }
 
 // ErrConfig is matched by every error Open returns for a bad Config.

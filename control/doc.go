@@ -65,6 +65,29 @@
 // rollout.Recorder and only Config.Index (or an in-memory index) learns
 // the edges.
 //
+// # Environments and world state
+//
+// With Config.Environments (an environment.Registry the caller owns) each
+// agent's steps come from an agent.Workspace: the tree's environment
+// selections (ThreadOptions.Environments; nil: the registry's defaults),
+// the agent's selected capability roots, the tree's tools plus the tools
+// the available roots declare, and the world state: environments,
+// capability roots and the agent's place in its tree (TreeSection, id
+// "agent_tree": its path and live children), recorded as world_state diffs
+// (SPEC-agent 3.7). Selected roots are durable: written in
+// session_meta.selected_capability_roots, read back from it by Resume
+// (ThreadOptions need not repeat them) and inherited by spawned children;
+// CapabilityRoots converts capability.SelectedCapabilityRoot values to
+// that form. Resume replays each thread's world_state records, so the
+// first step after it restates nothing the model already saw (a rollback
+// in the rollout drops them: the next step restates the world). A
+// full-history fork (spawn_agent fork_turns "all", Runtime.Fork with
+// ForkFullHistory) starts from its parent's world state: a full
+// world_state record follows the copied history and the child records only
+// what differs for it; "none" and last-N forks get full context on their
+// first turn. Without Config.Environments agents have the configured tools
+// only and no world state.
+//
 // # Spawn order and crash safety
 //
 // spawn_agent reserves the path and the limits, journals the NEW_TASK
@@ -128,6 +151,20 @@
 // it changes, as Codex's <multi_agent_mode> developer message before it.
 // Subscribe fans out the events of all agents of a tree; a slow subscriber
 // loses events (counted by Dropped), agents never block on it.
+//
+// # Tracing
+//
+// With Config.TracerProvider (OpenTelemetry) each agent turn is a span
+// (troupe.turn, attributes troupe.agent.path, troupe.thread.id,
+// troupe.session.id, troupe.turn.id), each multi-agent tool call a span
+// under the caller's turn (troupe.tool spawn_agent, ...), and each model
+// request a span under its turn (troupe.model), whose context the Model
+// receives so an instrumented client carries it to the provider. A
+// spawned agent's turns are children of the spawn_agent call that created
+// it, so the work of a whole tree is one trace; a root's turn is a child
+// of the span in the context given to Agent.Submit, if any. Span contexts
+// are not persisted: after Resume, a restored agent's turns start traces
+// of their own.
 //
 // # Resume and fork
 //

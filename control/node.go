@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/troupe-run/troupe/agent"
 	"github.com/troupe-run/troupe/capability"
 	"github.com/troupe-run/troupe/mailbox"
@@ -31,6 +33,7 @@ type node struct {
 
 	history []rollout.ResponseItem // initial history, handed to the agent
 	window  rollout.Window         // context window to continue, handed to the agent
+	world   []rollout.Item         // world-state records to replay (world.go)
 	rec     threadLog
 	inbox   *mailbox.Inbox
 	agent   *agent.Agent
@@ -44,6 +47,8 @@ type node struct {
 	// It grows by at most one notice per child turn.
 	overflowMu sync.Mutex
 	overflow   []mailbox.Message
+
+	tr nodeTrace // OpenTelemetry spans (Config.TracerProvider)
 
 	// mode is the multi-agent mode for the next turns; lastMode the one
 	// last persisted (in turn_context); injected the mode messages recorded
@@ -165,6 +170,10 @@ func (n *node) build(initial StatusKind) error {
 	}
 	n.inbox = ib
 	tools := append(n.multiAgentTools(), n.tree.opts.Tools...)
+	steps, err := n.stepProvider(tools)
+	if err != nil {
+		return err
+	}
 	a, err := agent.New(agent.Config{
 		ThreadID:     n.id,
 		AgentPath:    n.path.String(),
@@ -174,13 +183,15 @@ func (n *node) build(initial StatusKind) error {
 		Tools:        tools,
 		History:      n.history,
 		Window:       n.window,
+		WorldState:   n.world,
+		Steps:        steps,
 		Recorder:     &modeRecorder{n: n, rec: n.rec},
 		Inbox:        journaledInbox{Inbox: ib, j: n.tree.journal, n: n},
 		Sealer:       rt.requestSealer(),
 		NewID:        rt.cfg.NewID,
 		Now:          rt.cfg.Clock,
 		Logger:       rt.cfg.Logger,
-		OnTurnStart:  func(string) { n.setStatus(Status{Kind: StatusRunning}) },
+		OnTurnStart:  n.turnStarted,
 		OnTurnEnd:    n.turnEnded,
 		// The watcher drains promptly; the buffer absorbs bursts (a turn's
 		// items) while it forwards to tree subscribers.
@@ -189,7 +200,7 @@ func (n *node) build(initial StatusKind) error {
 	if err != nil {
 		return fmt.Errorf("control: agent %s: %w", n.path, err)
 	}
-	n.history = nil
+	n.history, n.world = nil, nil
 	n.agent = a
 	n.sub = a.Subscribe()
 	n.setStatus(Status{Kind: initial})
@@ -222,9 +233,18 @@ func (n *node) watch() {
 	n.setStatus(Status{Kind: StatusShutdown})
 }
 
+// turnStarted is the agent's OnTurnStart hook: the agent is running, and
+// its turn's span opens.
+func (n *node) turnStarted(turnID string) {
+	n.turnSpanStart(turnID)
+	n.setStatus(Status{Kind: StatusRunning})
+}
+
 // turnEnded is the agent's OnTurnEnd hook (the reliable lifecycle signal):
-// it sets the status and notifies the parent of a completed turn.
+// it sets the status, notifies the parent of a completed turn and closes
+// the turn's span.
 func (n *node) turnEnded(r agent.TurnResult) {
+	defer n.turnSpanEnd(r)
 	var st Status
 	switch {
 	case r.Aborted != "":
@@ -403,7 +423,15 @@ func (a *Agent) Status() Status { return a.n.status() }
 
 // Submit gives the agent user input: it starts a turn, or is steered into
 // the running one.
+//
+// With Config.TracerProvider, the span in ctx (if any) becomes the parent
+// of the next turn the agent starts.
 func (a *Agent) Submit(ctx context.Context, text string) (*agent.Turn, error) {
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() && a.n.rt.tracer != nil {
+		a.n.tr.mu.Lock()
+		a.n.tr.submit = sc
+		a.n.tr.mu.Unlock()
+	}
 	return a.n.agent.Submit(ctx, text)
 }
 

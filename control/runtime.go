@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/troupe-run/troupe/agent"
@@ -36,7 +37,8 @@ var (
 type Runtime struct {
 	cfg    Config
 	model  *runtimeModel
-	local  bool // cfg.Sealer can open what it seals (tool text is sealed)
+	local  bool         // cfg.Sealer can open what it seals (tool text is sealed)
+	tracer trace.Tracer // nil without Config.TracerProvider
 	edges  Index
 	ctx    context.Context // cancelled by Close; parent of every agent's Run
 	cancel context.CancelFunc
@@ -82,6 +84,9 @@ func Open(ctx context.Context, cfg Config) (*Runtime, error) {
 		rt.edges = newMemIndex()
 	}
 	rt.local = canOpen(c.Sealer)
+	if c.TracerProvider != nil {
+		rt.tracer = c.TracerProvider.Tracer(tracerName)
+	}
 	rt.model = &runtimeModel{rt: rt, inner: c.Model}
 	rt.ctx, rt.cancel = context.WithCancel(context.Background())
 	return rt, nil
@@ -155,12 +160,12 @@ func (rt *Runtime) Close() error {
 // Start creates a new root thread (/root of a new tree) and starts its
 // agent, idle until input is submitted.
 func (rt *Runtime) Start(ctx context.Context, opts ThreadOptions) (*Agent, error) {
-	return rt.startRoot(ctx, opts, nil, "")
+	return rt.startRoot(ctx, opts, nil, nil, "")
 }
 
 // startRoot creates a root thread whose rollout starts with hist (a fork's
 // copied history) and starts its agent.
-func (rt *Runtime) startRoot(ctx context.Context, opts ThreadOptions, hist []rollout.ResponseItem, forkedFrom rollout.ThreadID) (*Agent, error) {
+func (rt *Runtime) startRoot(ctx context.Context, opts ThreadOptions, hist []rollout.ResponseItem, world *rollout.WorldState, forkedFrom rollout.ThreadID) (*Agent, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -183,6 +188,7 @@ func (rt *Runtime) startRoot(ctx context.Context, opts ThreadOptions, hist []rol
 		items[i] = rollout.Item{Timestamp: now, Payload: &hist[i]}
 	}
 	n.history = hist
+	items = n.inheritWorld(world, items)
 	if err := n.create(ctx, meta, items); err != nil {
 		j.close()
 		return nil, err

@@ -36,7 +36,10 @@ func (m *runtimeModel) Stream(ctx context.Context, req *agent.Request) iter.Seq2
 	m.rt.mu.Lock()
 	n = m.rt.byThread[req.Metadata.ThreadID]
 	m.rt.mu.Unlock()
-	inner := m.inner.Stream(ctx, m.prepare(n, req))
+	req = m.prepare(n, req)
+	inner := m.rt.traceModel(ctx, n, req, func(ctx context.Context) iter.Seq2[agent.StreamEvent, error] {
+		return m.inner.Stream(ctx, req)
+	})
 	if !m.rt.local {
 		return inner
 	}

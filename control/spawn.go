@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/troupe-run/troupe/mailbox"
 	"github.com/troupe-run/troupe/rollout"
 )
@@ -43,7 +45,8 @@ func (rt *Runtime) spawn(ctx context.Context, parent *node, path Path, a spawnAr
 		child.instructions = r.Instructions
 	}
 	child.init()
-	t.byPath[path.String()] = child // reserved: agent nil until started
+	child.tr.parent = trace.SpanContextFromContext(ctx) // the spawn_agent call's span
+	t.byPath[path.String()] = child                     // reserved: agent nil until started
 	t.spawns++
 	rt.mu.Unlock()
 
@@ -65,6 +68,9 @@ func (rt *Runtime) spawn(ctx context.Context, parent *node, path Path, a spawnAr
 			items[i] = rollout.Item{Timestamp: now, Payload: &hist[i]}
 		}
 		child.history = hist
+		if a.fork.Kind == ForkFullHistory {
+			items = child.inheritWorld(parent.agent.WorldState(), items)
+		}
 	}
 	var forkedFrom rollout.ThreadID
 	if a.fork.Kind != ForkNone {

@@ -32,8 +32,10 @@ func (t *maTool) Spec() capability.Spec { return t.spec }
 
 // Call implements capability.Tool. A tool error (bad arguments, an unknown
 // target, a limit) is an error output for the model.
-func (t *maTool) Call(ctx context.Context, call capability.Call) (capability.Output, error) {
-	out, err := t.fn(ctx, call)
+func (t *maTool) Call(ctx context.Context, call capability.Call) (out capability.Output, err error) {
+	ctx, end := t.n.toolSpan(ctx, t.spec.Name, call)
+	defer func() { end(out, err) }()
+	out, err = t.fn(ctx, call)
 	if err != nil && !isRuntimeErr(err) {
 		return capability.Output{Text: err.Error(), IsError: true}, nil
 	}
