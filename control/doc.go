@@ -45,8 +45,10 @@
 // "last_activity_ms"}]}; and troupe's close_agent{target}, which stops the
 // target and its descendants and marks their spawn edges closed. Targets
 // are paths (relative to the caller, or absolute) or thread ids; an id of
-// another tree is refused. Arguments are parsed strictly (serde's texts,
-// "failed to parse function arguments: …"). Spawn, send, follow-up and
+// another tree is refused. Arguments are parsed strictly by the tools
+// themselves (serde's texts, "failed to parse function arguments: …"); as
+// capability.ArgumentValidators they skip the generic schema check, whose
+// texts would differ from Codex's. Spawn, send, follow-up and
 // interrupt report a SubAgentActivity item (started, interacted,
 // interrupted) in the caller's thread, which persists it.
 //
