@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/troupe-run/troupe/rollout"
 )
@@ -83,8 +84,11 @@ type Section interface {
 
 // worldState is the thread's world-state baseline (SPEC-agent 3.1, 3.7):
 // the snapshot most recently made visible to the model, by section id. It
-// is touched only by the turn goroutine (and by New, before any turn).
+// is changed only by the turn goroutine (and by New, before any turn),
+// which reads it without locking; changes hold mu so that other goroutines
+// (Agent.WorldState) can read it under mu.
 type worldState struct {
+	mu sync.Mutex
 	// baseline holds each section's canonical JSON; nil when there is no
 	// baseline (a new thread, after a compaction, or after clear).
 	baseline map[string]json.RawMessage
@@ -100,6 +104,8 @@ type worldState struct {
 // recordWorld with the current step (a full world_state follows the
 // compacted record), then persists the turn_context.
 func (w *worldState) clear() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.baseline = nil
 	w.unknown = false
 }
@@ -109,8 +115,17 @@ func (w *worldState) has() bool { return w.baseline != nil || w.unknown }
 
 // set makes state (canonical JSON by section id) the baseline.
 func (w *worldState) set(state map[string]json.RawMessage) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.baseline = state
 	w.unknown = false
+}
+
+// setUnknown records that the model saw a world state that cannot be read.
+func (w *worldState) setUnknown() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.baseline, w.unknown = nil, true
 }
 
 // errNullSnapshot is returned for a section whose snapshot encodes to null.
@@ -292,7 +307,7 @@ func (w *worldState) replay(items []rollout.Item) []string {
 				st, err := parseState(p.State)
 				if err != nil {
 					warnings = append(warnings, fmt.Sprintf("world state: stored snapshot unreadable (%v); the next step restates the world state", err))
-					w.baseline, w.unknown = nil, true
+					w.setUnknown()
 					continue
 				}
 				w.set(st)
@@ -306,7 +321,7 @@ func (w *worldState) replay(items []rollout.Item) []string {
 			default:
 				if err := w.apply(p.State); err != nil {
 					warnings = append(warnings, fmt.Sprintf("world state: patch record does not apply (%v); the next step restates the world state", err))
-					w.baseline, w.unknown = nil, true
+					w.setUnknown()
 				}
 			}
 		}
@@ -389,4 +404,42 @@ func (a *Agent) replayWorld(items []rollout.Item) {
 	for _, w := range a.world.replay(items) {
 		a.cfg.Logger.Warn("agent: "+w, slog.String("thread", string(a.cfg.ThreadID)))
 	}
+}
+
+// WorldState returns the world state the model last saw as a full
+// world_state record, or nil when there is none (no world state recorded
+// yet, a compaction cleared it, or the stored one could not be read). A
+// full-history fork persists it after the copied history and passes it as
+// the fork's Config.WorldState, so the fork keeps diffing from it. Safe to
+// call from any goroutine.
+func (a *Agent) WorldState() *rollout.WorldState {
+	w := &a.world
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.baseline == nil {
+		return nil
+	}
+	state, err := marshalState(w.baseline)
+	if err != nil {
+		return nil
+	}
+	return &rollout.WorldState{Full: true, State: state}
+}
+
+// ReplayWorldState replays world_state and compacted records (in file
+// order, as rollout.History.WorldState holds them) the way an agent does at
+// New, and returns the resulting baseline as a full world_state record (nil
+// when there is none) with warnings naming the records that could not be
+// used. It serves forks of threads that are not live.
+func ReplayWorldState(items []rollout.Item) (*rollout.WorldState, []string) {
+	var w worldState
+	warnings := w.replay(items)
+	if w.baseline == nil {
+		return nil, warnings
+	}
+	state, err := marshalState(w.baseline)
+	if err != nil {
+		return nil, append(warnings, err.Error())
+	}
+	return &rollout.WorldState{Full: true, State: state}, warnings
 }

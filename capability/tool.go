@@ -36,7 +36,8 @@ type Call struct {
 	// Name is the tool name the model used.
 	Name string
 	// Arguments is the raw JSON text the model sent. By the time a Tool sees
-	// it, it is valid JSON that satisfies the tool's schema.
+	// it, it is valid JSON that satisfies the tool's schema, unless the tool
+	// validates its own arguments (ArgumentValidator).
 	Arguments json.RawMessage
 	// ThreadID and TurnID identify the calling agent's thread and turn.
 	ThreadID string
@@ -79,6 +80,18 @@ func ErrorOutput(format string, args ...any) Output {
 type Tool interface {
 	Spec() Spec
 	Call(ctx context.Context, call Call) (Output, error)
+}
+
+// ArgumentValidator is an optional upgrade of Tool for a tool that parses
+// and checks its own arguments, with error texts of its own (for example
+// the multi-agent tools, which answer with Codex's serde texts such as
+// "failed to parse function arguments: missing field `task_name`"). When
+// ValidatesArguments reports true, Invoke skips the JSON and schema checks
+// (the size limit still applies) and the tool receives the arguments as
+// the model sent them, possibly not JSON at all. The schema is still
+// compiled by Set.Add and shown to the model.
+type ArgumentValidator interface {
+	ValidatesArguments() bool
 }
 
 // Func adapts a function to the Tool interface.
@@ -199,7 +212,9 @@ const MaxArgumentBytes = 1 << 20
 
 // Invoke runs one call against the set with the checks every agent applies:
 // an unknown name, arguments that are too large, not JSON or not valid for
-// the schema get an error output (the model can correct itself); a panic in
+// the schema get an error output (the model can correct itself), except
+// that a tool that validates its own arguments (ArgumentValidator) gets
+// any arguments within the size limit; a panic in
 // the tool becomes an error output carrying the panic text. The returned
 // error is the tool's own error (including ctx's), for the caller to map.
 func (s *Set) Invoke(ctx context.Context, call Call) (out Output, err error) {
@@ -207,7 +222,11 @@ func (s *Set) Invoke(ctx context.Context, call Call) (out Output, err error) {
 	if !ok {
 		return ErrorOutput("unsupported call: unknown tool %q", call.Name), nil
 	}
-	if o, bad := CheckArguments(schema, call.Arguments); bad {
+	if v, self := tool.(ArgumentValidator); self && v.ValidatesArguments() {
+		if len(call.Arguments) > MaxArgumentBytes {
+			return argumentsTooLarge(len(call.Arguments)), nil
+		}
+	} else if o, bad := CheckArguments(schema, call.Arguments); bad {
 		return o, nil
 	}
 	return SafeCall(ctx, tool, call)
@@ -218,7 +237,7 @@ func (s *Set) Invoke(ctx context.Context, call Call) (out Output, err error) {
 // not acceptable.
 func CheckArguments(schema *Schema, args json.RawMessage) (Output, bool) {
 	if len(args) > MaxArgumentBytes {
-		return ErrorOutput("failed to parse function arguments: arguments are %d bytes, the limit is %d bytes", len(args), MaxArgumentBytes), true
+		return argumentsTooLarge(len(args)), true
 	}
 	raw := args
 	if len(raw) == 0 {
@@ -232,6 +251,10 @@ func CheckArguments(schema *Schema, args json.RawMessage) (Output, bool) {
 		return ErrorOutput("invalid arguments: %v", err), true
 	}
 	return Output{}, false
+}
+
+func argumentsTooLarge(n int) Output {
+	return ErrorOutput("failed to parse function arguments: arguments are %d bytes, the limit is %d bytes", n, MaxArgumentBytes)
 }
 
 // SafeCall runs tool.Call, turning a panic into an error output that carries

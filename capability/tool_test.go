@@ -215,3 +215,42 @@ func FuzzCompileSchema(f *testing.F) {
 		}
 	})
 }
+
+// selfChecked is a tool that validates its own arguments when self is set.
+type selfChecked struct {
+	Func
+	self bool
+}
+
+func (s selfChecked) ValidatesArguments() bool { return s.self }
+
+func TestInvokeSelfValidatingTool(t *testing.T) {
+	spec := Spec{Name: "t", Parameters: json.RawMessage(`{"type":"object","properties":{"n":{"type":"string"}},"required":["n"],"additionalProperties":false}`)}
+	raw := Func{S: spec, Fn: func(_ context.Context, c Call) (Output, error) {
+		return Output{Text: "got " + string(c.Arguments)}, nil
+	}}
+	huge := `{"n":"` + strings.Repeat("x", MaxArgumentBytes) + `"}`
+	tests := []struct {
+		name string
+		self bool
+		args string
+		want Output
+	}{
+		{"self, schema violation reaches the tool", true, `{"m":1}`, Output{Text: `got {"m":1}`}},
+		{"self, not JSON reaches the tool", true, `{"n":`, Output{Text: `got {"n":`}},
+		{"self, too large", true, huge, Output{Text: "failed to parse function arguments: arguments are 1048584 bytes, the limit is 1048576 bytes", IsError: true}},
+		{"declined, schema applies", false, `{"m":1}`, Output{Text: `invalid arguments: missing required property "n"`, IsError: true}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			set, err := NewSet(selfChecked{Func: raw, self: tt.self})
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := set.Invoke(context.Background(), Call{ID: "c1", Name: "t", Arguments: json.RawMessage(tt.args)})
+			if err != nil || got != tt.want {
+				t.Errorf("Invoke(%.40s) = %+v, %v; want %+v", tt.args, got, err, tt.want)
+			}
+		})
+	}
+}

@@ -3,6 +3,8 @@ package control
 import (
 	"encoding/json"
 	"testing"
+
+	"github.com/troupe-run/troupe/agent/modeltest"
 )
 
 func TestParseSpawnArgs(t *testing.T) {
@@ -120,5 +122,32 @@ func TestParseListArgs(t *testing.T) {
 	}
 	if _, err := parseListArgs([]byte(`{"x":1}`)); err == nil || err.Error() != "failed to parse function arguments: unknown field `x`, expected `path_prefix`" {
 		t.Errorf("parseListArgs(x) = %v", err)
+	}
+}
+
+// TestArgumentErrorsReachModel: the multi-agent tools validate their own
+// arguments (capability.ArgumentValidator), so the model gets Codex's
+// serde-style texts, not the schema validator's.
+func TestArgumentErrorsReachModel(t *testing.T) {
+	e := newEnv(t, nil)
+	calls := []struct{ id, tool, args, want string }{
+		{"c1", "spawn_agent", `{"message":"m"}`, "failed to parse function arguments: missing field `task_name`"},
+		{"c2", "spawn_agent", `{"task_name":"w","message":"m","items":[]}`, "failed to parse function arguments: unknown field `items`, expected one of `task_name`, `message`, `agent_type`, `fork_turns`, `fork_context`"},
+		{"c3", "spawn_agent", `{"task_name":7,"message":"m"}`, "failed to parse function arguments: invalid type: integer `7`, expected a string"},
+		{"c4", "send_message", `{"target":"w","message":"x","interrupt":true}`, "failed to parse function arguments: unknown field `interrupt`, expected `target` or `message`"},
+		{"c5", "spawn_agent", `{"task_name":"w","message":"m","fork_context":true}`, "fork_context is not supported in MultiAgentV2; use fork_turns instead"},
+	}
+	var script []modeltest.Scripted
+	for _, c := range calls {
+		script = append(script, modeltest.CallID(c.id, c.tool, c.args))
+	}
+	e.model.Route(modeltest.ForAgent("/root"), append(script, modeltest.Text("done"))...)
+	root := e.start()
+	e.submit(root, "try")
+	reqs := e.requestsOf("/root")
+	for i, c := range calls {
+		if out, _ := modeltest.Output(reqs[i+1], c.id); out != c.want {
+			t.Errorf("%s(%s) output = %q, want %q", c.tool, c.args, out, c.want)
+		}
 	}
 }

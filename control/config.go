@@ -14,6 +14,7 @@ import (
 
 	"github.com/troupe-run/troupe/agent"
 	"github.com/troupe-run/troupe/capability"
+	"github.com/troupe-run/troupe/environment"
 	"github.com/troupe-run/troupe/mailbox"
 	"github.com/troupe-run/troupe/rollout"
 	"github.com/troupe-run/troupe/rollout/sqlitestore"
@@ -100,6 +101,14 @@ type Config struct {
 	Model agent.Model
 	// ModelName is recorded in turn_context lines. Zero: "".
 	ModelName string
+	// Environments, when set, is where the agents work: each step of each
+	// agent captures the tree's environments (ThreadOptions.Environments),
+	// resolves the agent's capability roots, advertises the tools they
+	// declare and records the world state (environments, roots, the
+	// agent's place in its tree; see agent.Workspace). The caller closes
+	// it after the runtime. Zero: agents have the configured tools only
+	// and no world state.
+	Environments *environment.Registry
 	// Store, when set, is the thread store the runtime writes through:
 	// every thread is created, resumed and appended to with the Store's
 	// writers, so its index row (title, preview, parent, source, updated_at)
@@ -173,7 +182,12 @@ type ThreadOptions struct {
 	// ModeExplicitRequestOnly.
 	Mode MultiAgentMode
 	// SelectedCapabilityRoots are recorded in session_meta and inherited.
+	// With Config.Environments they are resolved at each step (see
+	// CapabilityRoots to build them).
 	SelectedCapabilityRoots []rollout.CapabilityRoot
+	// Environments are the tree's environment selections (with
+	// Config.Environments). Nil: the registry's default selections.
+	Environments []environment.Selection
 }
 
 // ErrConfig is matched by every error Open returns for a bad Config.

@@ -45,8 +45,10 @@
 // "last_activity_ms"}]}; and troupe's close_agent{target}, which stops the
 // target and its descendants and marks their spawn edges closed. Targets
 // are paths (relative to the caller, or absolute) or thread ids; an id of
-// another tree is refused. Arguments are parsed strictly (serde's texts,
-// "failed to parse function arguments: …"). Spawn, send, follow-up and
+// another tree is refused. Arguments are parsed strictly by the tools
+// themselves (serde's texts, "failed to parse function arguments: …"); as
+// capability.ArgumentValidators they skip the generic schema check, whose
+// texts would differ from Codex's. Spawn, send, follow-up and
 // interrupt report a SubAgentActivity item (started, interacted,
 // interrupted) in the caller's thread, which persists it.
 //
@@ -64,6 +66,29 @@
 // while it runs, with no rebuild. Without a Store, rollouts are written by
 // rollout.Recorder and only Config.Index (or an in-memory index) learns
 // the edges.
+//
+// # Environments and world state
+//
+// With Config.Environments (an environment.Registry the caller owns) each
+// agent's steps come from an agent.Workspace: the tree's environment
+// selections (ThreadOptions.Environments; nil: the registry's defaults),
+// the agent's selected capability roots, the tree's tools plus the tools
+// the available roots declare, and the world state: environments,
+// capability roots and the agent's place in its tree (TreeSection, id
+// "agent_tree": its path and live children), recorded as world_state diffs
+// (SPEC-agent 3.7). Selected roots are durable: written in
+// session_meta.selected_capability_roots, read back from it by Resume
+// (ThreadOptions need not repeat them) and inherited by spawned children;
+// CapabilityRoots converts capability.SelectedCapabilityRoot values to
+// that form. Resume replays each thread's world_state records, so the
+// first step after it restates nothing the model already saw (a rollback
+// in the rollout drops them: the next step restates the world). A
+// full-history fork (spawn_agent fork_turns "all", Runtime.Fork with
+// ForkFullHistory) starts from its parent's world state: a full
+// world_state record follows the copied history and the child records only
+// what differs for it; "none" and last-N forks get full context on their
+// first turn. Without Config.Environments agents have the configured tools
+// only and no world state.
 //
 // # Spawn order and crash safety
 //

@@ -32,6 +32,7 @@ type node struct {
 	instructions   string
 
 	history []rollout.ResponseItem // initial history, handed to the agent
+	world   []rollout.Item         // world-state records to replay (world.go)
 	rec     threadLog
 	inbox   *mailbox.Inbox
 	agent   *agent.Agent
@@ -163,6 +164,10 @@ func (n *node) build(initial StatusKind) error {
 	}
 	n.inbox = ib
 	tools := append(n.multiAgentTools(), n.tree.opts.Tools...)
+	steps, err := n.stepProvider(tools)
+	if err != nil {
+		return err
+	}
 	a, err := agent.New(agent.Config{
 		ThreadID:     n.id,
 		AgentPath:    n.path.String(),
@@ -171,6 +176,8 @@ func (n *node) build(initial StatusKind) error {
 		Instructions: n.instructions,
 		Tools:        tools,
 		History:      n.history,
+		WorldState:   n.world,
+		Steps:        steps,
 		Recorder:     &modeRecorder{n: n, rec: n.rec},
 		Inbox:        journaledInbox{Inbox: ib, j: n.tree.journal, n: n},
 		Sealer:       rt.requestSealer(),
@@ -186,7 +193,7 @@ func (n *node) build(initial StatusKind) error {
 	if err != nil {
 		return fmt.Errorf("control: agent %s: %w", n.path, err)
 	}
-	n.history = nil
+	n.history, n.world = nil, nil
 	n.agent = a
 	n.sub = a.Subscribe()
 	n.setStatus(Status{Kind: initial})

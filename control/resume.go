@@ -16,6 +16,7 @@ type threadState struct {
 	path     string
 	meta     *rollout.SessionMeta
 	history  []rollout.ResponseItem
+	world    []rollout.Item // world_state and compacted records, in order
 	status   Status
 	openTurn string // a turn started and never ended ("" if none)
 	mode     MultiAgentMode
@@ -51,7 +52,10 @@ func (rt *Runtime) loadThread(id rollout.ThreadID) (*threadState, error) {
 			if am := pl.AgentMessage(); am != nil {
 				st.history = append(st.history, *am)
 			}
+		case *rollout.WorldState:
+			st.world = append(st.world, it)
 		case *rollout.Compacted:
+			st.world = append(st.world, it)
 			if pl.ReplacementHistory != nil {
 				st.history = append([]rollout.ResponseItem(nil), pl.ReplacementHistory...)
 			}
@@ -100,6 +104,8 @@ func (st *threadState) applyEvent(ev *rollout.EventMsg) {
 		var e rollout.ThreadRolledBack
 		if ev.Decode(&e) == nil {
 			st.history = rollBack(st.history, int(e.NumTurns))
+			// The dropped turns may have shown world state: restate it.
+			st.world = nil
 		}
 	}
 }
@@ -292,6 +298,7 @@ func (rt *Runtime) restoreNode(ctx context.Context, n *node, st *threadState) er
 		}
 	}
 	n.history = st.history
+	n.world = st.world
 	n.lastMode = st.mode
 	n.mode = n.tree.opts.Mode
 	if n.parent != nil {
@@ -334,14 +341,17 @@ func (rt *Runtime) restoreNode(ctx context.Context, n *node, st *threadState) er
 // forked_from_id set. The source may be live or not.
 func (rt *Runtime) Fork(ctx context.Context, id rollout.ThreadID, mode ForkMode, opts ThreadOptions) (*Agent, error) {
 	var hist []rollout.ResponseItem
+	var world *rollout.WorldState
 	if n, err := rt.lookup(id); err == nil {
 		hist = n.agent.History()
+		world = n.agent.WorldState()
 	} else {
 		st, err := rt.loadThread(id)
 		if err != nil {
 			return nil, err
 		}
 		hist = st.history
+		world = replayWorld(st.world, rt.cfg.Logger)
 		if opts.Instructions == "" {
 			opts.Instructions = baseInstructions(st.meta)
 		}
@@ -351,5 +361,8 @@ func (rt *Runtime) Fork(ctx context.Context, id rollout.ThreadID, mode ForkMode,
 	} else {
 		hist = forkHistory(hist, mode)
 	}
-	return rt.startRoot(ctx, opts, hist, id)
+	if mode.Kind != ForkFullHistory {
+		world = nil // the fork gets full context on its first turn
+	}
+	return rt.startRoot(ctx, opts, hist, world, id)
 }

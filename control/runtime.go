@@ -160,12 +160,12 @@ func (rt *Runtime) Close() error {
 // Start creates a new root thread (/root of a new tree) and starts its
 // agent, idle until input is submitted.
 func (rt *Runtime) Start(ctx context.Context, opts ThreadOptions) (*Agent, error) {
-	return rt.startRoot(ctx, opts, nil, "")
+	return rt.startRoot(ctx, opts, nil, nil, "")
 }
 
 // startRoot creates a root thread whose rollout starts with hist (a fork's
 // copied history) and starts its agent.
-func (rt *Runtime) startRoot(ctx context.Context, opts ThreadOptions, hist []rollout.ResponseItem, forkedFrom rollout.ThreadID) (*Agent, error) {
+func (rt *Runtime) startRoot(ctx context.Context, opts ThreadOptions, hist []rollout.ResponseItem, world *rollout.WorldState, forkedFrom rollout.ThreadID) (*Agent, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -188,6 +188,7 @@ func (rt *Runtime) startRoot(ctx context.Context, opts ThreadOptions, hist []rol
 		items[i] = rollout.Item{Timestamp: now, Payload: &hist[i]}
 	}
 	n.history = hist
+	items = n.inheritWorld(world, items)
 	if err := n.create(ctx, meta, items); err != nil {
 		j.close()
 		return nil, err

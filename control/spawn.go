@@ -68,6 +68,9 @@ func (rt *Runtime) spawn(ctx context.Context, parent *node, path Path, a spawnAr
 			items[i] = rollout.Item{Timestamp: now, Payload: &hist[i]}
 		}
 		child.history = hist
+		if a.fork.Kind == ForkFullHistory {
+			items = child.inheritWorld(parent.agent.WorldState(), items)
+		}
 	}
 	var forkedFrom rollout.ThreadID
 	if a.fork.Kind != ForkNone {

@@ -23,9 +23,15 @@ type maTool struct {
 }
 
 var (
-	_ capability.Tool    = (*maTool)(nil)
-	_ agent.ItemReporter = (*maTool)(nil)
+	_ capability.Tool              = (*maTool)(nil)
+	_ capability.ArgumentValidator = (*maTool)(nil)
+	_ agent.ItemReporter           = (*maTool)(nil)
 )
+
+// ValidatesArguments implements capability.ArgumentValidator: the tools
+// parse their arguments strictly themselves (args.go), so the model gets
+// Codex's serde texts rather than the schema validator's.
+func (t *maTool) ValidatesArguments() bool { return true }
 
 // Spec implements capability.Tool.
 func (t *maTool) Spec() capability.Spec { return t.spec }
