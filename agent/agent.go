@@ -52,6 +52,14 @@ type Agent struct {
 	// Owner-loop state (touched only by Run's goroutine).
 	active   *turn
 	reserved *turn // next turn, waiting for the active one to finish
+	// settings is the turn_context template of turns that start from now
+	// on (SetTurnContext); each turn copies it when it starts.
+	settings *rollout.TurnContext
+
+	// prevTurn is the turn_context of the last regular turn (its model and
+	// comp_hash). Touched only by turn goroutines, which run one after
+	// another (each start happens after the previous turn's end).
+	prevTurn *rollout.TurnContext
 
 	// world is the thread's world-state baseline (turn goroutine only).
 	world worldState
@@ -85,7 +93,7 @@ type Agent struct {
 	mailSeen    map[string]struct{} // ids of the agent messages in history
 	openWarned  map[string]struct{} // sealed mail reported unopenable (turn goroutine)
 	scratch     []rollout.Item
-	window      int
+	win         windowState
 	tokensUsed  int64 // total tokens of the last response
 	tokensSince int64 // estimate of tokens recorded after it
 	totalUsage  TokenUsage
@@ -103,12 +111,25 @@ func New(cfg Config) (*Agent, error) {
 		quit:     make(chan struct{}),
 		done:     make(chan struct{}),
 		history:  cfg.History,
-		window:   cfg.WindowNumber,
+		win:      restoreWindow(cfg.Window, cfg.NewID),
+		settings: cfg.TurnContext,
+		prevTurn: cfg.PreviousTurn,
 	}
 	a.hub.buffer = cfg.EventBuffer
 	for i := range a.history {
 		a.pairs.add(&a.history[i])
 		a.noteLocked(&a.history[i])
+	}
+	// A resumed thread counts from its last reported usage (plus an
+	// estimate of what was recorded after it), else from an estimate of the
+	// whole history, so a thread resumed over the limit compacts before its
+	// next turn.
+	if u := cfg.resumeUsage; u != nil && cfg.resumeItemsAfter <= len(a.history) {
+		a.tokensUsed = u.LastTokenUsage.TotalTokens
+		a.tokensSince = approxTokens(a.history[len(a.history)-cfg.resumeItemsAfter:])
+		a.totalUsage = u.TotalTokenUsage
+	} else {
+		a.tokensSince = approxTokens(a.history)
 	}
 	a.cfg.History = nil
 	a.replayWorld(cfg.WorldState)
@@ -321,6 +342,16 @@ func (a *Agent) Interrupt(ctx context.Context) (*Turn, error) {
 	}
 }
 
+// SetTurnContext replaces the template of the turn_context of turns that
+// start from now on (cwd, model, comp_hash, ...); the running turn keeps
+// its own. A turn's requests go to the model its template names (see
+// Config.ModelFor), and a comp_hash that differs from the previous turn's
+// compacts the context with the previous model before the turn. The agent
+// keeps tc; the caller must not modify it afterwards.
+func (a *Agent) SetTurnContext(ctx context.Context, tc *rollout.TurnContext) error {
+	return a.do(ctx, func() { a.settings = tc })
+}
+
 // ActiveTurn returns the running turn, or nil when the agent is idle.
 func (a *Agent) ActiveTurn(ctx context.Context) (*Turn, error) {
 	var h *Turn
@@ -359,7 +390,9 @@ func (a *Agent) newTurn(input []string) *turn {
 func (a *Agent) start(t *turn) {
 	ctx, cancel := context.WithCancelCause(context.Background())
 	t.ctx, t.cancel = ctx, cancel
-	if a.cfg.Inbox != nil {
+	t.tc = a.turnContext(t.id)
+	t.model, t.modelErr = a.modelFor(t.tc.Model)
+	if a.cfg.Inbox != nil && !t.compactOnly {
 		for _, m := range a.cfg.Inbox.Take() {
 			t.pending = append(t.pending, pendingInput{mail: &m})
 		}

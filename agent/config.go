@@ -123,9 +123,16 @@ type Config struct {
 	// History is the thread's model-visible history at start (a resumed
 	// thread's reconstructed history). The agent takes ownership.
 	History []rollout.ResponseItem
-	// WindowNumber is the current context window's number (0 for a new
-	// thread).
-	WindowNumber int
+	// Window is the context window the thread continues (SPEC-agent 3.8).
+	// For a new thread, whoever writes session_meta mints window 0's id
+	// (a UUIDv7), records it as session_meta.context_window.window_id and
+	// passes Window{ID: id, FirstID: id}. Ids that are blank or damaged
+	// count as unknown. Zero: window 0 with an id the agent mints.
+	Window rollout.Window
+	// PreviousTurn is the turn_context the thread's last turn ran with: its
+	// model and comp_hash decide the pre-turn compaction of the next turn.
+	// Zero: no previous turn (no comp_hash compaction before the first turn).
+	PreviousTurn *rollout.TurnContext
 	// WorldState holds the thread's surviving world_state and compacted
 	// records in file order (rollout.History.WorldState); they are replayed
 	// to restore what the model last saw of the world, so the first step
@@ -133,10 +140,19 @@ type Config struct {
 	// skipped (the next step then restates the world state in full).
 	WorldState []rollout.Item
 	// Resume, when set, is the reconstructed state of a resumed thread
-	// (rollout.LoadHistory): it replaces History, WindowNumber and
-	// WorldState. The agent copies the items (shallowly) and keeps nothing
-	// else of it.
+	// (rollout.LoadHistory): it replaces History, Window, PreviousTurn and
+	// WorldState, and the token count starts from its last usage. The agent
+	// copies the items (shallowly) and keeps nothing else of it.
 	Resume *rollout.History
+	// ModelFor resolves a model name (a turn_context's model) to the Model
+	// serving it: a turn's requests go to ModelFor(its model), and the
+	// compaction forced by a comp_hash change goes to the previous turn's
+	// model. Zero: Model serves every name.
+	ModelFor func(name string) (Model, error)
+	// Compaction configures context windows and compaction. Zero: the
+	// context window size is unknown (tokens never trigger a compaction;
+	// comp_hash changes and Compact still do), default prompt and budget.
+	Compaction CompactionConfig
 	// Recorder persists the rollout. Zero: nothing is persisted.
 	Recorder Recorder
 	// HistoryMode selects the persistence policy: legacy event twins, or
@@ -174,6 +190,11 @@ type Config struct {
 	Jitter func() float64
 	// Logger receives warnings. Zero: slog.Default().
 	Logger *slog.Logger
+
+	// From Resume: the token usage that describes the history, and how many
+	// items at its end were recorded after it.
+	resumeUsage      *rollout.TokenCountInfo
+	resumeItemsAfter int
 }
 
 // Defaults for Config fields left zero.
@@ -199,14 +220,19 @@ func (c *Config) validate() error {
 	case c.EventBuffer < 0:
 		return fmt.Errorf("%w: negative EventBuffer", ErrConfig)
 	}
+	if err := c.Compaction.validate(); err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	c.HistoryMode = c.HistoryMode.Normalize()
 	if r := c.Resume; r != nil {
 		c.History = make([]rollout.ResponseItem, len(r.Items))
 		for i, it := range r.Items {
 			c.History[i] = *it
 		}
-		c.WindowNumber = int(r.Window.Number)
+		c.Window = r.Window
+		c.PreviousTurn = r.LastTurnContext
 		c.WorldState = r.WorldState
+		c.resumeUsage, c.resumeItemsAfter = r.TokenUsage, r.ItemsAfterUsage
 		c.Resume = nil
 	}
 	if c.MaxRetries == 0 {

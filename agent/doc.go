@@ -153,10 +153,51 @@
 // the diff says so; one on a lazy environment appears the step after the
 // environment is ready.
 //
-// # Not yet here
+// # Context windows and compaction (SPEC-agent 3.8)
 //
-// Context windows with compaction (3.8) come later; their seams are the
-// comment in the step loop where mid-turn compaction goes,
-// Config.WindowNumber / the window id in request metadata, and the world
-// state's compaction hook (worldState.clear then recordWorld).
+// A thread's context is a sequence of windows, numbered from 0, each with
+// an id; Window reports the current one with the first and previous ids,
+// and requests carry "{thread_id}:{window_number}". Config.Window names the
+// window a thread continues: whoever writes session_meta mints window 0's
+// id and records it as session_meta.context_window (control does); a
+// resume (Config.Resume) continues the newest surviving numbered
+// compaction's window, else window 0 of session_meta, else (legacy
+// compactions without numbers) the count of compactions with a fresh id.
+//
+// TokensUsed is the last response's total tokens plus bytes/4 of what was
+// recorded after it (restored on resume from the newest token_count that
+// still describes the history). The context is compacted:
+//   - before a turn, when the previous turn's and this turn's turn_context
+//     both declare a comp_hash and they differ, with the previous turn's
+//     model; else when TokensUsed reaches the limit
+//     (Config.Compaction.TokenLimit, default 90 % of ContextWindow);
+//   - mid-turn, when a follow-up step is needed and the limit is reached
+//     (at most until a compaction fails to get under it);
+//   - on request: Compact runs a compaction turn (TurnStarted, the
+//     ContextCompaction item, TurnComplete), refused with ErrTurnActive
+//     while a turn runs; input submitted meanwhile starts the next turn.
+//
+// A turn's model is named by its turn_context (SetTurnContext changes the
+// template for later turns) and resolved with Config.ModelFor; without a
+// resolver Config.Model serves every name, so a comp_hash compaction then
+// goes to Config.Model too.
+//
+// Compaction asks the model for a summary (the history, then
+// Config.Compaction.Prompt as a user message; nothing of that response is
+// recorded). The replacement history is the most recent real user messages
+// within Config.Compaction.UserMessageTokens approximate tokens (oldest
+// kept one truncated), in order, then the summary as a user message
+// prefixed with rollout.SummaryPrefix. In fresh-window mode the model is
+// not asked and the replacement is empty: the full world state recorded
+// next is the window's initial context. The window advances and a
+// compacted record {message, replacement_history, window_number,
+// first_window_id, previous_window_id, window_id} is persisted; the world
+// state baseline is cleared, so the world state recorded next is full,
+// then the turn_context follows (mid-turn and Compact record both at once;
+// before a turn, its first step does). ItemStarted / ItemCompleted of a
+// ContextCompaction item surround it. A summary request over the model's
+// context window drops the oldest history item and tries again; other
+// failures are retried like steps. A compaction that fails leaves the
+// history and window as they were and ends the turn with a TurnError whose
+// Err is a *CompactionError.
 package agent

@@ -131,7 +131,7 @@ func (a *Agent) attempt(t *turn, tools *capability.Set) (res stepResult, err err
 		return nil
 	}
 stream:
-	for ev, serr := range a.cfg.Model.Stream(ctx, req) {
+	for ev, serr := range t.model.Stream(ctx, req) {
 		if serr != nil {
 			err = serr
 			break
@@ -369,7 +369,7 @@ func (a *Agent) request(t *turn, tools *capability.Set) *Request {
 	} else {
 		input = Normalize(a.history)
 	}
-	window := a.window
+	window := int(a.win.number)
 	sealed := a.sealed > 0 && a.cfg.Sealer != nil
 	a.mu.Unlock()
 	if sealed {

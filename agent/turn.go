@@ -30,10 +30,17 @@ type turn struct {
 	sig      chan struct{} // closed when new input arrives; nil until asked for
 	closed   bool          // finishing: no more steering
 
+	// Immutable turn context, set by the owner loop when the turn starts.
+	tc          *rollout.TurnContext // the turn's turn_context record
+	model       Model                // serves the turn's requests (tc.Model)
+	modelErr    error                // resolving tc.Model failed: the turn fails
+	compactOnly bool                 // a Compact turn: compaction only, not steerable
+
 	// Owned by the turn goroutine.
-	seenIDs   map[string]struct{} // item ids and call ids used in this turn
-	toolCalls int
-	step      *Step // the step being sampled (its tools and world state)
+	seenIDs      map[string]struct{} // item ids and call ids used in this turn
+	toolCalls    int
+	step         *Step // the step being sampled (its tools and world state)
+	compactStuck bool  // a compaction left the context at the limit
 }
 
 // pendingInput is steered user text or taken mail waiting to be recorded.
@@ -50,7 +57,7 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 func (t *turn) steer(text string) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.closed {
+	if t.closed || t.compactOnly {
 		return false
 	}
 	t.pending = append(t.pending, pendingInput{text: text})
@@ -164,6 +171,14 @@ func (t *turn) close() []pendingInput {
 	return out
 }
 
+// finishing reports whether the turn has stopped taking input: it is
+// recording its end and will report to the owner loop.
+func (t *turn) finishing() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
+}
+
 // interruptCause reports whether the turn was cancelled, and why.
 func (t *turn) interrupted() bool { return t.ctx.Err() != nil }
 
@@ -181,7 +196,13 @@ func (a *Agent) runTurn(t *turn) {
 		a.callback("OnTurnStart", func() { f(t.id) })
 	}
 
-	last, terr := a.steps(t)
+	var last string
+	var terr *TurnError
+	if t.compactOnly {
+		terr = a.compactTurn(t)
+	} else {
+		last, terr = a.steps(t)
+	}
 
 	res := TurnResult{TurnID: t.id}
 	end := a.cfg.Now()
@@ -243,12 +264,19 @@ func (a *Agent) steps(t *turn) (string, *TurnError) {
 			return
 		}
 		began = true
-		a.persist(a.turnContext(t.id))
+		a.persist(t.tc)
 		for _, text := range t.input {
 			a.recordUserText(t.id, text)
 		}
 	}
 	defer begin() // an interrupted or failed first step still records its input
+	if t.modelErr != nil {
+		return "", &TurnError{Message: t.modelErr.Error(), Err: t.modelErr}
+	}
+	if terr := a.preTurnCompact(t); terr != nil || t.interrupted() {
+		return "", terr
+	}
+	a.prevTurn = t.tc
 	// A turn with initial input samples it first; pending input (mail taken
 	// at start, steers) joins from the second step on.
 	canDrain := len(t.input) == 0
@@ -290,8 +318,11 @@ func (a *Agent) steps(t *turn) (string, *TurnError) {
 		if !res.needsFollowUp && !t.hasPending() {
 			return res.lastMessage, nil
 		}
-		// Seam: mid-turn compaction (SPEC-agent 3.8) goes here, when a
-		// follow-up is needed and the token limit is reached.
+		// A follow-up is needed: compact first if the context reached the
+		// token limit (SPEC-agent 3.8).
+		if terr := a.midTurnCompact(t, step); terr != nil {
+			return "", terr
+		}
 	}
 }
 
@@ -336,12 +367,13 @@ func (a *Agent) callback(name string, f func()) {
 	f()
 }
 
-// turnContext returns the turn_context record of a turn: Config.TurnContext
-// with the turn id (and the model name when the template has none).
+// turnContext returns the turn_context record of a turn: the current
+// template (Config.TurnContext, SetTurnContext) with the turn id (and the
+// model name when the template has none). Owner loop only.
 func (a *Agent) turnContext(turnID string) *rollout.TurnContext {
 	tc := rollout.TurnContext{}
-	if a.cfg.TurnContext != nil {
-		tc = *a.cfg.TurnContext
+	if a.settings != nil {
+		tc = *a.settings
 	}
 	tc.TurnID = turnID
 	if tc.Model == "" {

@@ -32,6 +32,7 @@ type node struct {
 	instructions   string
 
 	history []rollout.ResponseItem // initial history, handed to the agent
+	window  rollout.Window         // context window to continue, handed to the agent
 	world   []rollout.Item         // world-state records to replay (world.go)
 	rec     threadLog
 	inbox   *mailbox.Inbox
@@ -97,6 +98,11 @@ var (
 // with a Store, in the index) before anything refers to it.
 func (n *node) create(ctx context.Context, meta *rollout.SessionMeta, items []rollout.Item) error {
 	rt := n.rt
+	if meta.ContextWindow == nil {
+		// Window 0 of the new thread (SPEC-agent 3.8), named for JSONL tailers.
+		meta.ContextWindow = &rollout.ContextWindow{WindowID: rt.cfg.NewID()}
+	}
+	n.window = rollout.Window{FirstID: meta.ContextWindow.WindowID, ID: meta.ContextWindow.WindowID}
 	if rt.cfg.Store != nil && len(items) > 0 {
 		w, err := rt.cfg.Store.Create(ctx, sqlitestore.CreateOptions{Meta: *meta})
 		if err != nil {
@@ -176,6 +182,7 @@ func (n *node) build(initial StatusKind) error {
 		Instructions: n.instructions,
 		Tools:        tools,
 		History:      n.history,
+		Window:       n.window,
 		WorldState:   n.world,
 		Steps:        steps,
 		Recorder:     &modeRecorder{n: n, rec: n.rec},

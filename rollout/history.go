@@ -94,6 +94,13 @@ type History struct {
 	LastTurnContext *TurnContext
 	// Window is the context window to continue.
 	Window Window
+	// TokenUsage is the newest token_count that still describes Items (a
+	// later compaction or rollback makes it stale: nil), and
+	// ItemsAfterUsage counts the items at the end of Items recorded after
+	// it. The context size is its last total plus an estimate of those
+	// items. Nil when unknown: estimate all of Items.
+	TokenUsage      *TokenCountInfo
+	ItemsAfterUsage int
 	// Compactions counts the compacted records in the file.
 	Compactions int
 }
@@ -269,6 +276,7 @@ func ReconstructHistory(items []Item) (*History, error) {
 		start = base + 1
 	}
 	sawLegacyCompaction := false
+	usageAt := 0 // len(hist) when h.TokenUsage was reported
 	for _, it := range items[start:] {
 		switch p := it.Payload.(type) {
 		case *ResponseItem:
@@ -279,6 +287,7 @@ func ReconstructHistory(items []Item) (*History, error) {
 		case *InterAgentCommunication:
 			hist = append(hist, p.AgentMessage())
 		case *Compacted:
+			h.TokenUsage = nil
 			if p.ReplacementHistory != nil {
 				hist = hist[:0:0]
 				for j := range p.ReplacementHistory {
@@ -291,15 +300,25 @@ func ReconstructHistory(items []Item) (*History, error) {
 			sawLegacyCompaction = true
 			hist = BuildCompactedHistory(hist, p.Message)
 		case *EventMsg:
-			if p.Is(EventThreadRolledBack) {
+			switch {
+			case p.Is(EventThreadRolledBack):
 				var rb ThreadRolledBack
 				if p.Decode(&rb) == nil {
 					hist = DropLastUserTurns(hist, int(rb.NumTurns))
+					h.TokenUsage = nil
+				}
+			case p.Is(EventTokenCount):
+				var tc TokenCount
+				if p.Decode(&tc) == nil && tc.Info != nil {
+					h.TokenUsage, usageAt = tc.Info, len(hist)
 				}
 			}
 		}
 	}
 	h.Items = hist
+	if h.TokenUsage != nil {
+		h.ItemsAfterUsage = len(hist) - usageAt
+	}
 
 	// World state records come newest first per segment: restore file order.
 	for l, r := 0, len(worldRev)-1; l < r; l, r = l+1, r-1 {

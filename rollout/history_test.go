@@ -209,3 +209,45 @@ func TestDropLastUserTurns(t *testing.T) {
 		}
 	}
 }
+
+// The token usage that describes the history is the newest token_count
+// after the base; a later compaction or rollback makes it stale.
+func TestReconstructTokenUsage(t *testing.T) {
+	meta := testMeta("0194a1b2-0000-7000-8000-000000000011", HistoryModePaginated)
+	count := func(total int64) *EventMsg {
+		return ev(t, TokenCount{Info: &TokenCountInfo{LastTokenUsage: TokenUsage{TotalTokens: total}, TotalTokenUsage: TokenUsage{TotalTokens: 10 * total}}})
+	}
+	compacted := &Compacted{Message: "s", ReplacementHistory: []ResponseItem{*NewMessage(RoleUser, "kept")}}
+	tests := []struct {
+		name  string
+		ps    []Payload
+		total int64 // 0: no usage
+		after int
+	}{
+		{"none", []Payload{meta, NewMessage(RoleUser, "a")}, 0, 0},
+		{"newest with items after", []Payload{meta, NewMessage(RoleUser, "a"), count(5), NewMessage(RoleAssistant, "b"), count(7),
+			NewMessage(RoleUser, "c"), NewFunctionCall("c1", "f", "{}")}, 7, 2},
+		{"compaction makes it stale", []Payload{meta, NewMessage(RoleUser, "a"), count(5), compacted, NewMessage(RoleUser, "b")}, 0, 0},
+		{"usage after the compaction", []Payload{meta, NewMessage(RoleUser, "a"), compacted, NewMessage(RoleUser, "b"), count(3)}, 3, 0},
+		{"rollback makes it stale", []Payload{meta, ev(t, TurnStarted{TurnID: "t"}), NewMessage(RoleUser, "a"), count(5),
+			ev(t, TurnComplete{TurnID: "t"}), ev(t, ThreadRolledBack{NumTurns: 1})}, 0, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h, err := ReconstructHistory(synth(tt.ps...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var total int64
+			if h.TokenUsage != nil {
+				total = h.TokenUsage.LastTokenUsage.TotalTokens
+				if h.TokenUsage.TotalTokenUsage.TotalTokens != 10*total {
+					t.Errorf("TotalTokenUsage = %+v", h.TokenUsage.TotalTokenUsage)
+				}
+			}
+			if total != tt.total || h.ItemsAfterUsage != tt.after {
+				t.Errorf("usage = %d with %d items after, want %d with %d", total, h.ItemsAfterUsage, tt.total, tt.after)
+			}
+		})
+	}
+}
