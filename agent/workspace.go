@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"slices"
 	"sync"
 
@@ -69,7 +70,23 @@ type Workspace struct {
 	base     []capability.Tool
 	toolsKey []toolsKey
 	tools    *capability.Set
+	toolsGen int                 // counts tool sets built
 	names    map[string][]string // root id -> names of its advertised tools
+	// The last sections built, handed back while nothing in them changed
+	// (the agent then skips encoding them).
+	lastEnvs  *EnvironmentsSection
+	lastRoots *RootsSection
+	rootsKey  []rootKey
+}
+
+// rootKey identifies what a roots section was built from.
+type rootKey struct {
+	id, env, path string
+	skills        *capability.Skill
+	nSkills       int
+	toolsGen      int
+	reason        capability.Unavailability
+	err           string
 }
 
 // toolsKey identifies what the tool set of a step was built from: each
@@ -205,11 +222,39 @@ func (w *Workspace) environments(ctx context.Context, snap environment.Snapshot,
 		}
 		s.Environments[e.Selection.EnvironmentID] = st
 	}
+	if l := w.lastEnvs; l != nil && l.CurrentDate == s.CurrentDate && l.Timezone == s.Timezone && maps.Equal(l.Environments, s.Environments) {
+		return l
+	}
+	w.lastEnvs = s
 	return s
 }
 
 // rootsSection builds the capability roots section from the resolution.
 func (w *Workspace) rootsSection(res capability.Resolution) *RootsSection {
+	key := make([]rootKey, 0, len(res.Available)+len(res.Unavailable))
+	for _, a := range res.Available {
+		k := rootKey{id: a.Root.ID, env: a.Root.Location.EnvironmentID, path: a.Root.Location.Path, nSkills: len(a.Skills), toolsGen: w.toolsGen}
+		if len(a.Skills) > 0 {
+			k.skills = &a.Skills[0]
+		}
+		key = append(key, k)
+	}
+	for _, u := range res.Unavailable {
+		k := rootKey{id: u.Root.ID, env: u.Root.Location.EnvironmentID, path: u.Root.Location.Path, reason: u.Reason}
+		if u.Err != nil {
+			k.err = u.Err.Error()
+		}
+		key = append(key, k)
+	}
+	if w.lastRoots != nil && slices.Equal(key, w.rootsKey) {
+		return w.lastRoots
+	}
+	w.rootsKey = key
+	w.lastRoots = w.buildRoots(res)
+	return w.lastRoots
+}
+
+func (w *Workspace) buildRoots(res capability.Resolution) *RootsSection {
 	s := &RootsSection{Roots: make(map[string]RootState, len(res.Available)+len(res.Unavailable))}
 	for _, a := range res.Available {
 		st := RootState{Status: RootAvailable, Environment: a.Root.Location.EnvironmentID, Path: a.Root.Location.Path,
@@ -258,6 +303,7 @@ func (w *Workspace) toolSet(res capability.Resolution) *capability.Set {
 		}
 	}
 	w.toolsKey, w.tools, w.names = key, set, names
+	w.toolsGen++
 	return set
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sync"
 
 	"github.com/troupe-run/troupe/rollout"
@@ -70,7 +71,10 @@ type Section interface {
 	// Ids are unique within a step.
 	SectionID() string
 	// Snapshot is the section's comparison state: any value encoding/json
-	// encodes to something other than null. Null members of objects are
+	// encodes to something other than null. It must not change once the
+	// step is captured. A provider may hand back the same section value
+	// (the same pointer) at a later step when nothing changed: the agent
+	// then does not encode it again. Null members of objects are
 	// stripped (through nested objects, not inside arrays) before it is
 	// compared and recorded, so an absent optional field and a null one
 	// are the same state.
@@ -96,6 +100,53 @@ type worldState struct {
 	// back (an unparsable stored snapshot): every section renders as
 	// PriorUnknown and the next record is full.
 	unknown bool
+
+	// memo remembers, by section id, the last encoded snapshot and its
+	// canonical form: a section that encodes as it did at the last step
+	// (the usual case) is not decoded again. Turn goroutine only.
+	memo map[string]memoEntry
+}
+
+type memoEntry struct {
+	v          any // the snapshot value when it is a pointer
+	raw, canon json.RawMessage
+}
+
+// canonical returns the canonical JSON of a section's snapshot, reusing
+// the last one when the snapshot is the same pointer as at the last step
+// (a provider that kept an unchanged section) or encodes to the same
+// bytes.
+func (w *worldState) canonical(id string, v any) (json.RawMessage, error) {
+	isPtr := v != nil && reflect.TypeOf(v).Kind() == reflect.Pointer
+	if m, ok := w.memo[id]; ok && isPtr && m.v == v {
+		return m.canon, nil
+	}
+	raw, ok := v.(json.RawMessage)
+	if !ok {
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, err
+		}
+		raw = b
+	}
+	var ptr any
+	if isPtr {
+		ptr = v
+	}
+	if m, ok := w.memo[id]; ok && bytes.Equal(m.raw, raw) {
+		m.v = ptr
+		w.memo[id] = m
+		return m.canon, nil
+	}
+	c, err := canonical(raw)
+	if err != nil {
+		return nil, err
+	}
+	if w.memo == nil {
+		w.memo = make(map[string]memoEntry)
+	}
+	w.memo[id] = memoEntry{v: ptr, raw: bytes.Clone(raw), canon: c}
+	return c, nil
 }
 
 // clear drops the baseline: the next recorded world state is full.
@@ -184,11 +235,13 @@ type worldChange struct {
 
 // diff compares the step's sections with the baseline. Sections whose
 // snapshot cannot be encoded are skipped with a warning (returned); a
-// duplicate id is an error (the provider is broken).
+// duplicate id is an error (the provider is broken). The patch is built
+// per section, so an unchanged section costs one encoding and a compare.
 func (w *worldState) diff(sections []Section) (worldChange, []string, error) {
 	var warnings []string
 	state := make(map[string]json.RawMessage, len(sections))
 	type entry struct {
+		id    string
 		s     Section
 		prior Prior
 	}
@@ -201,7 +254,7 @@ func (w *worldState) diff(sections []Section) (worldChange, []string, error) {
 		if _, dup := state[id]; dup {
 			return worldChange{}, warnings, fmt.Errorf("world state: duplicate section id %q", id)
 		}
-		snap, err := canonical(s.Snapshot())
+		snap, err := w.canonical(id, s.Snapshot())
 		if err != nil {
 			warnings = append(warnings, fmt.Sprintf("world state: section %q skipped: %v", id, err))
 			continue
@@ -220,18 +273,17 @@ func (w *worldState) diff(sections []Section) (worldChange, []string, error) {
 				prior = Prior{Kind: PriorKnown, State: old}
 			}
 		}
-		changed = append(changed, entry{s, prior})
+		changed = append(changed, entry{id, s, prior})
 	}
-	removed := false
+	var removed []string
 	if !w.unknown {
 		for id := range w.baseline {
 			if _, ok := state[id]; !ok {
-				removed = true
-				break
+				removed = append(removed, id)
 			}
 		}
 	}
-	if len(changed) == 0 && !removed && w.has() {
+	if len(changed) == 0 && len(removed) == 0 && w.has() {
 		return worldChange{}, warnings, nil
 	}
 	ch := worldChange{state: state}
@@ -240,23 +292,34 @@ func (w *worldState) diff(sections []Section) (worldChange, []string, error) {
 			ch.fragments = append(ch.fragments, f)
 		}
 	}
-	full, err := marshalState(state)
-	if err != nil {
-		return worldChange{}, warnings, err
-	}
 	if w.baseline == nil {
+		full, err := marshalState(state)
+		if err != nil {
+			return worldChange{}, warnings, err
+		}
 		ch.record = &rollout.WorldState{Full: true, State: full}
 		return ch, warnings, nil
 	}
-	old, err := marshalState(w.baseline)
+	patch := make(map[string]json.RawMessage, len(changed)+len(removed))
+	for _, e := range changed {
+		if e.prior.Kind != PriorKnown {
+			patch[e.id] = state[e.id]
+			continue
+		}
+		p, err := createMergePatch(e.prior.State, state[e.id])
+		if err != nil {
+			return worldChange{}, warnings, err
+		}
+		patch[e.id] = p
+	}
+	for _, id := range removed {
+		patch[id] = json.RawMessage("null")
+	}
+	raw, err := marshalState(patch)
 	if err != nil {
 		return worldChange{}, warnings, err
 	}
-	patch, err := createMergePatch(old, full)
-	if err != nil {
-		return worldChange{}, warnings, err
-	}
-	ch.record = &rollout.WorldState{Full: false, State: patch}
+	ch.record = &rollout.WorldState{Full: false, State: raw}
 	return ch, warnings, nil
 }
 
