@@ -35,6 +35,9 @@ Commands:
   threads delete ID        delete a thread and all its descendants
   compress [--older-than DUR] [--dry-run]
   index rebuild            rebuild the index from the rollouts on disk
+  run SCENARIO [--crash] [--fresh]
+                           run an example scenario into the home: research_team,
+                           long_running (offline unless OPENAI_API_KEY is set)
   help
 
 Every command takes --home DIR (default ~/.troupe; a Codex home such as ~/.codex
@@ -120,6 +123,8 @@ func (a *app) dispatch(ctx context.Context, args []string) error {
 			return usagef("threads: unknown subcommand %q", rest[1])
 		}
 		rest = rest[2:]
+	case "run":
+		cmd, rest = runCommand(), rest[1:]
 	case "compress":
 		cmd, rest = compressCommand(), rest[1:]
 	case "index":
