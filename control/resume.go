@@ -116,7 +116,7 @@ func (st *threadState) applyEvent(ev *rollout.EventMsg) {
 // on).
 func rollBack(hist []rollout.ResponseItem, n int) []rollout.ResponseItem {
 	for i := len(hist) - 1; i >= 0 && n > 0; i-- {
-		if hist[i].Type == rollout.ItemMessage && hist[i].Role == rollout.RoleUser {
+		if hist[i].Type == rollout.ItemMessage && hist[i].Role == rollout.RoleUser && !isContextual(&hist[i]) {
 			n--
 			if n == 0 {
 				return hist[:i]
