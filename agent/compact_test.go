@@ -279,6 +279,17 @@ func TestFiftyTurnsThreeCompactionsResume(t *testing.T) {
 	if len(cs) != 3 {
 		t.Fatalf("%d compacted records, want 3", len(cs))
 	}
+	// One turn_context per turn: a compaction before a turn leaves it to
+	// the turn's first step.
+	turnContexts := 0
+	for _, it := range readLines(t, path) {
+		if it.Kind() == rollout.KindTurnContext {
+			turnContexts++
+		}
+	}
+	if turnContexts != 50 {
+		t.Errorf("%d turn_context records, want 50 (one per turn)", turnContexts)
+	}
 	// Turns and token counts name the model's context window, as Codex's do.
 	for _, it := range readLines(t, path) {
 		ev, ok := it.Payload.(*rollout.EventMsg)
