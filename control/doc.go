@@ -28,8 +28,17 @@
 // /root/researcher/checker (Path, ParsePath, Path.Resolve implement Codex's
 // grammar and error texts). Task names are [a-z0-9_]+ and unique among the
 // live agents of a tree. A child's session_meta records its parent,
-// path, role, the inherited originator and selected capability roots, and
-// multi_agent_version "v2".
+// path, nickname, role, the inherited originator and selected capability
+// roots, and multi_agent_version "v2".
+//
+// Each spawned agent gets a nickname, as in Codex: picked at random
+// (Config.Rand) among its role's NicknameCandidates, else Config.Nicknames,
+// else a built-in list, skipping names the tree has used; when all are
+// used they come round again as "Kepler the 2nd", "Kepler the 3rd", ... A
+// name stays used after its agent is closed (until the next round), and a
+// resumed tree keeps its agents' names. Nicknames are in AgentInfo, the
+// session_meta (agent_nickname and the thread_spawn source) and the index;
+// spawn_agent's output does not show them (Codex hides them by default).
 //
 // # The multi-agent tools
 //

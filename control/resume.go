@@ -232,6 +232,7 @@ func (rt *Runtime) Resume(ctx context.Context, id rollout.ThreadID, opts ThreadO
 	for _, n := range nodes {
 		t.byPath[n.path.String()] = n
 		rt.byThread[n.id] = n
+		t.nicks.keep(n.nickname)
 	}
 	t.spawns = len(nodes) - 1
 	rt.trees[id] = t
