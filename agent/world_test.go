@@ -261,9 +261,18 @@ func TestWorldStateBadReplay(t *testing.T) {
 				c.WorldState = tc.records
 				c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 			})
-			h.run("hi")
+			turn := h.submit("hi")
+			var warned []string
+			for _, ev := range h.events(turn.ID()) {
+				if w, ok := ev.(*agent.Warning); ok {
+					warned = append(warned, w.Message)
+				}
+			}
 			if tc.wantLog != "" && !strings.Contains(logs.String(), tc.wantLog) {
 				t.Errorf("log = %q, want it to mention %q", logs.String(), tc.wantLog)
+			}
+			if tc.wantLog != "" && (len(warned) != 1 || !strings.Contains(warned[0], tc.wantLog)) {
+				t.Errorf("Warning events = %q, want one mentioning %q", warned, tc.wantLog)
 			}
 			if tc.wantLog == "" && strings.Contains(logs.String(), "world state") {
 				t.Errorf("log = %q, want no world-state warning", logs.String())
