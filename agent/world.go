@@ -445,7 +445,10 @@ func fragmentMessages(fs []Fragment) []rollout.ResponseItem {
 // called a.world.clear(), calling recordWorld(t, t.step) records the full
 // world state that must follow it, before the turn_context.
 func (a *Agent) recordWorld(t *turn, step *Step) error {
-	if step == nil || (len(step.Sections) == 0 && !a.world.has()) {
+	if step == nil || len(step.Sections) == 0 {
+		// A provider without sections does not manage world state: the
+		// baseline (a resumed thread's, say) stays for a later step that
+		// has sections.
 		return nil
 	}
 	for _, w := range a.world.replayWarnings {
