@@ -183,8 +183,12 @@
 //
 // # Resume and fork
 //
-// Resume(root id) reads the root's rollout (history rebuilt: compactions,
-// rollbacks, legacy inter-agent items), follows the open edges of the
+// Resume(root id) reads the root's rollout and rebuilds it with
+// rollout.ReconstructHistory, the same reconstruction every resume in
+// troupe uses (compactions, rollbacks counting mail as turns as Codex
+// does, legacy inter-agent items, world state, the context window, the
+// last turn_context and token usage, all handed to the agent as
+// agent.Config.Resume), follows the open edges of the
 // index to restore every live descendant with its path, session id and
 // status, closes a turn left open by a crash as interrupted (a turn_aborted
 // event is appended), and redelivers undelivered mail. Fork copies a
