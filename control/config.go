@@ -156,6 +156,16 @@ type Config struct {
 	// MailboxCapacity bounds each agent's inbox. Zero:
 	// mailbox.DefaultCapacity.
 	MailboxCapacity int
+	// Compaction configures every agent's context windows and compaction
+	// (agent.CompactionConfig: the model's context window, the token limit,
+	// summarization or fresh windows). Zero: the agent's defaults (no
+	// compaction on tokens while the context window is unknown; explicit
+	// compaction through Agent.Inner().Compact still works).
+	Compaction agent.CompactionConfig
+	// ModelFor resolves a turn's model name to the model serving it (a
+	// comp_hash change compacts with the previous turn's model). Zero:
+	// Model serves every name.
+	ModelFor func(name string) (agent.Model, error)
 	// Nicknames are the names spawned agents get as nicknames (Codex's
 	// agent_nickname, in session_meta and the index): each spawn picks one
 	// at random that the tree has not used; when all are used, the names

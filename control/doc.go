@@ -181,6 +181,15 @@
 // are not persisted: after Resume, a restored agent's turns start traces
 // of their own.
 //
+// # Context windows
+//
+// Every agent runs with Config.Compaction (agent.CompactionConfig) and
+// Config.ModelFor: with the model's context window (or a token limit) set,
+// an agent compacts its history before a turn or mid-turn once its tokens
+// reach the limit; Agent.Inner().Compact compacts on request. A new
+// thread's session_meta names window 0, and Resume continues the window of
+// the newest compaction.
+//
 // # Resume and fork
 //
 // Resume(root id) reads the root's rollout and rebuilds it with

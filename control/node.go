@@ -180,6 +180,8 @@ func (n *node) build(initial StatusKind) error {
 		AgentPath:    n.path.String(),
 		Model:        rt.model,
 		ModelName:    rt.cfg.ModelName,
+		ModelFor:     rt.cfg.ModelFor,
+		Compaction:   rt.cfg.Compaction,
 		Instructions: n.instructions,
 		Tools:        tools,
 		History:      n.history,
