@@ -127,7 +127,8 @@
 // process crash); the file is fsynced on Close. When a child's turn
 // completes (or fails), its parent gets a plaintext FINAL_ANSWER mail
 // ("Message Type: FINAL_ANSWER\nTask name: <parent>\nSender: <child>\n
-// Payload:\n<last message>", or "Agent errored: …" with Codex's suffix);
+// Payload:\n<last message>", or "Agent errored: <error, its middle cut
+// past 900 tokens as Codex does>" with Codex's suffix);
 // an interrupted turn sends nothing; a parent that is gone gets nothing
 // (no escalation).
 //
