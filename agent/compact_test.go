@@ -603,3 +603,32 @@ func TestModelForFailure(t *testing.T) {
 		t.Errorf("result = %+v, want an error naming the model", res)
 	}
 }
+
+// Interrupting a compaction aborts its turn and changes nothing but the
+// aborted-turn marker.
+func TestInterruptCompaction(t *testing.T) {
+	g := modeltest.NewGate()
+	m := modeltest.New(t, modeltest.Text("one"), modeltest.Respond(modeltest.Pause(g), modeltest.Text("never")))
+	h := start(t, m)
+	h.run("first")
+	before := h.a.History()
+	ct, err := h.a.Compact(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	<-g.Reached()
+	if _, err := h.a.Interrupt(ctx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if res := h.wait(ct); res.Aborted != agent.AbortInterrupted {
+		t.Fatalf("compaction turn = %+v, want aborted", res)
+	}
+	after := h.a.History()
+	if len(after) != len(before)+1 || !reflect.DeepEqual(jsonOf(t, after[:len(before)]), jsonOf(t, before)) ||
+		!strings.HasPrefix(after[len(before)].Text(), "<turn_aborted>") {
+		t.Errorf("history after an interrupted compaction = %s", jsonOf(t, after))
+	}
+	if len(h.rec.compacted()) != 0 || h.a.Window().Number != 0 {
+		t.Error("an interrupted compaction was persisted or advanced the window")
+	}
+}

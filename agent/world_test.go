@@ -341,3 +341,98 @@ func TestWorldStateBadSections(t *testing.T) {
 		}
 	})
 }
+
+// envSteps returns a StepProvider with one "env" section whose status is
+// read at each capture.
+func envSteps(status *string) *worldSteps {
+	return &worldSteps{sections: func(agent.StepInfo) []agent.Section {
+		return []agent.Section{statusSection{id: "env", status: *status}}
+	}}
+}
+
+// TestWorldStateRollback: a rollback drops the world_state records of the
+// turns it drops, so the baseline is the surviving one and the next step
+// diffs against it.
+func TestWorldStateRollback(t *testing.T) {
+	status := "a"
+	first := start(t, modeltest.New(t, modeltest.Text("one"), modeltest.Text("two")), withSteps(envSteps(&status)))
+	first.run("turn one")
+	status = "b"
+	first.run("turn two")
+	ev, err := rollout.NewEvent(rollout.ThreadRolledBack{NumTurns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := append([]rollout.Item{sessionMeta()}, first.rec.items...)
+	items = append(items, rollout.Item{Payload: ev})
+	hist, err := rollout.ReconstructHistory(items)
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := modeltest.New(t, modeltest.Text("three"))
+	h := start(t, model, withSteps(envSteps(&status)), func(c *agent.Config) { c.Resume = hist })
+	h.run("turn three")
+	if got, want := worldRecords(h.rec.items), []string{`patch:{"env":{"status":"b"}}`}; !equal(got, want) {
+		t.Errorf("world_state records after rollback = %q, want %q", got, want)
+	}
+	// The dropped turn's fragment was recorded before its input, so the
+	// rollback (which cuts at the input) keeps it while dropping its
+	// record: the change is said again, never missed.
+	if got, want := messageTexts(model.Request(0), rollout.RoleUser), []string{"<env>a</env>", "turn one", "<env>a -> b</env>", "<env>a -> b</env>", "turn three"}; !equal(got, want) {
+		t.Errorf("request user texts = %q, want %q", got, want)
+	}
+}
+
+// TestWorldStateFileForks runs a thread on a real rollout file and forks
+// it with rollout.Fork: a full-history fork resumed with the same world
+// records nothing at its first step; a last-turn fork (whose copied turn
+// holds only a patch, ignored without its baseline) records full context.
+func TestWorldStateFileForks(t *testing.T) {
+	rec, path := newFileRecorder(t, rollout.HistoryModeLegacy)
+	status := "a"
+	first := start(t, modeltest.New(t, modeltest.Text("one"), modeltest.Text("two")), withSteps(envSteps(&status)),
+		func(c *agent.Config) { c.Recorder = rec })
+	first.run("turn one")
+	status = "b"
+	first.run("turn two")
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name      string
+		lastTurns int
+		want      []string
+		wantLog   string
+	}{
+		{"full history", 0, nil, ""},
+		{"last turn", 1, []string{`full:{"env":{"status":"b"}}`}, "patch record without a baseline ignored"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			forkID := rollout.ThreadID("01a21136-be7b-7fa3-a673-000000000001")
+			frec, err := rollout.Fork(context.Background(), path, rollout.ForkOptions{NewID: forkID, Home: t.TempDir(), LastTurns: tc.lastTurns})
+			if err != nil {
+				t.Fatal(err)
+			}
+			fpath := frec.Path()
+			frec.Close()
+			hist, _, err := rollout.LoadHistory(fpath)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var logs logBuffer
+			mem := &memRecorder{}
+			h := start(t, modeltest.New(t, modeltest.Text("three")), withSteps(envSteps(&status)), func(c *agent.Config) {
+				c.Resume = hist
+				c.Recorder = mem
+				c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			})
+			h.run("turn three")
+			if got := worldRecords(mem.items); !equal(got, tc.want) {
+				t.Errorf("fork's world_state records = %q, want %q", got, tc.want)
+			}
+			if tc.wantLog != "" && !strings.Contains(logs.String(), tc.wantLog) {
+				t.Errorf("log = %q, want %q", logs.String(), tc.wantLog)
+			}
+		})
+	}
+}

@@ -13,13 +13,14 @@ import (
 // model-visible history, the status its last turn left and the multi-agent
 // mode last persisted.
 type threadState struct {
-	path     string
-	meta     *rollout.SessionMeta
-	history  []rollout.ResponseItem
-	world    []rollout.Item // world_state and compacted records, in order
-	status   Status
-	openTurn string // a turn started and never ended ("" if none)
-	mode     MultiAgentMode
+	path        string
+	meta        *rollout.SessionMeta
+	history     []rollout.ResponseItem
+	world       []rollout.Item       // world_state and compacted records, in order
+	compactions []*rollout.Compacted // every compacted record, in order (the window)
+	status      Status
+	openTurn    string // a turn started and never ended ("" if none)
+	mode        MultiAgentMode
 }
 
 // loadThread reads a rollout and reconstructs its state: the newest
@@ -56,6 +57,7 @@ func (rt *Runtime) loadThread(id rollout.ThreadID) (*threadState, error) {
 			st.world = append(st.world, it)
 		case *rollout.Compacted:
 			st.world = append(st.world, it)
+			st.compactions = append(st.compactions, pl)
 			if pl.ReplacementHistory != nil {
 				st.history = append([]rollout.ResponseItem(nil), pl.ReplacementHistory...)
 			}
@@ -114,7 +116,7 @@ func (st *threadState) applyEvent(ev *rollout.EventMsg) {
 // on).
 func rollBack(hist []rollout.ResponseItem, n int) []rollout.ResponseItem {
 	for i := len(hist) - 1; i >= 0 && n > 0; i-- {
-		if hist[i].Type == rollout.ItemMessage && hist[i].Role == rollout.RoleUser {
+		if hist[i].Type == rollout.ItemMessage && hist[i].Role == rollout.RoleUser && !isContextual(&hist[i]) {
 			n--
 			if n == 0 {
 				return hist[:i]
@@ -299,6 +301,7 @@ func (rt *Runtime) restoreNode(ctx context.Context, n *node, st *threadState) er
 	}
 	n.history = st.history
 	n.world = st.world
+	n.window = rollout.ResumeWindow(st.meta, st.compactions)
 	n.lastMode = st.mode
 	n.mode = n.tree.opts.Mode
 	if n.parent != nil {

@@ -183,7 +183,7 @@ func forkHistory(hist []rollout.ResponseItem, mode ForkMode) []rollout.ResponseI
 func isTurnBoundary(it *rollout.ResponseItem) bool {
 	switch {
 	case it.Type == rollout.ItemMessage && it.Role == rollout.RoleUser:
-		return true
+		return !isContextual(it)
 	case it.Type == rollout.ItemAgentMessage && len(it.Content) > 0:
 		return strings.HasPrefix(it.Content[0].Text, "Message Type: "+string(mailbox.KindNewTask)+"\n")
 	}

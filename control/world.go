@@ -177,3 +177,15 @@ func replayWorld(items []rollout.Item, log *slog.Logger) *rollout.WorldState {
 	}
 	return ws
 }
+
+// isContextual reports whether a user message is harness context (an
+// <environment_context> world-state fragment, ...) rather than a user
+// turn: forks and rollbacks count turns by real user messages only.
+func isContextual(it *rollout.ResponseItem) bool {
+	for _, p := range it.Content {
+		if p.Type == rollout.PartInputText && rollout.IsContextualUserText(p.Text) {
+			return true
+		}
+	}
+	return false
+}

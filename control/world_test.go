@@ -232,3 +232,87 @@ func TestForkWorldState(t *testing.T) {
 		})
 	}
 }
+
+// TestContextualFragmentsAreNotTurns: a world-state fragment recorded as a
+// user message (<environment_context>) is not a user turn for last-N forks
+// and rollbacks.
+func TestContextualFragmentsAreNotTurns(t *testing.T) {
+	final := rollout.NewMessage(rollout.RoleAssistant, "done")
+	final.Phase = rollout.PhaseFinalAnswer
+	hist := []rollout.ResponseItem{
+		*rollout.NewMessage(rollout.RoleUser, "first"),
+		*rollout.NewMessage(rollout.RoleUser, "second"),
+		*rollout.NewMessage(rollout.RoleUser, "<environment_context>\n  <cwd>/w</cwd>\n</environment_context>"),
+		*final,
+	}
+	got := forkHistory(hist, ForkLastTurns(1))
+	if len(got) != 3 || got[0].Text() != "second" {
+		t.Errorf("forkHistory(last 1) starts with %q (%d items), want \"second\" (3 items)", got[0].Text(), len(got))
+	}
+	if rb := rollBack(hist, 1); len(rb) != 1 || rb[0].Text() != "first" {
+		t.Errorf("rollBack(1) = %d items, want only \"first\"", len(rb))
+	}
+}
+
+// TestRuntimeForkWorldState: Runtime.Fork with full history, of a live
+// thread and of a stored one, starts the fork from the source's world
+// state (a full record after the copied history; its first turn restates
+// nothing); a last-N fork records full context on its first turn.
+func TestRuntimeForkWorldState(t *testing.T) {
+	e, roots := worldEnv(t)
+	e.model.Route(modeltest.ForAgent("/root"), modeltest.Text("one"), modeltest.Text("f1"), modeltest.Text("f2"), modeltest.Text("f3"))
+	opts := ThreadOptions{Instructions: "be helpful", SelectedCapabilityRoots: roots}
+	root, err := e.rt.Start(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.submit(root, "hello")
+	check := func(name string, f *Agent, want []bool, inherited bool) {
+		t.Helper()
+		e.submit(f, "in the fork")
+		items := e.threadItems(f.ID())
+		firstWorld, firstTurn := -1, -1
+		for i, it := range items {
+			if _, ok := it.Payload.(*rollout.WorldState); ok && firstWorld < 0 {
+				firstWorld = i
+			}
+			if ev, ok := it.Payload.(*rollout.EventMsg); ok && ev.Is(rollout.EventTurnStarted) && firstTurn < 0 {
+				firstTurn = i
+			}
+		}
+		if got := firstWorld < firstTurn; got != inherited {
+			t.Errorf("%s: world state inherited (recorded before the fork's first turn) = %v, want %v", name, got, inherited)
+		}
+		got := worldFlags(items)
+		if len(got) != len(want) {
+			t.Errorf("%s: fork's world_state full flags = %v, want %v", name, got, want)
+			return
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Errorf("%s: fork's world_state full flags = %v, want %v", name, got, want)
+			}
+		}
+		reqs := e.model.Requests()
+		if n := strings.Count(requestText(reqs[len(reqs)-1]), "<environment_context>"); n != 1 {
+			t.Errorf("%s: fork's request shows the environments %d times, want 1", name, n)
+		}
+	}
+	live, err := e.rt.Fork(context.Background(), root.ID(), ForkMode{Kind: ForkFullHistory}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("live full", live, []bool{true}, true)
+	lastN, err := e.rt.Fork(context.Background(), root.ID(), ForkLastTurns(1), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The copied turn's user text is kept; the world state is restated.
+	check("last 1", lastN, []bool{true}, false)
+	e.restart()
+	stored, err := e.rt.Fork(context.Background(), root.ID(), ForkMode{Kind: ForkFullHistory}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("stored full", stored, []bool{true}, true)
+}

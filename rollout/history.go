@@ -68,6 +68,28 @@ type Window struct {
 	FirstID, PreviousID, ID string
 }
 
+// ResumeWindow returns the context window a thread continues, given its
+// canonical session_meta and its compacted records in file order (those
+// that survive rollbacks, when the caller tracks them), as
+// ReconstructHistory decides it: the newest compaction with a window
+// number gives the window; else, when no compaction lacks a number, window
+// 0 named by session_meta.context_window; else (legacy compactions) the
+// count of compactions, ids unknown.
+func ResumeWindow(meta *SessionMeta, compactions []*Compacted) Window {
+	legacy := false
+	for i := len(compactions) - 1; i >= 0; i-- {
+		c := compactions[i]
+		if c.WindowNumber != nil {
+			return Window{Number: *c.WindowNumber, FirstID: c.FirstWindowID, PreviousID: c.PreviousWindowID, ID: c.WindowID}
+		}
+		legacy = true
+	}
+	if !legacy && meta != nil && meta.ContextWindow != nil {
+		return Window{FirstID: meta.ContextWindow.WindowID, ID: meta.ContextWindow.WindowID}
+	}
+	return Window{Number: uint64(len(compactions))}
+}
+
 // History is what a resume needs from a rollout, reconstructed once and
 // shared (callers must not modify it).
 type History struct {

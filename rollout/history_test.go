@@ -251,3 +251,44 @@ func TestReconstructTokenUsage(t *testing.T) {
 		})
 	}
 }
+
+func TestResumeWindow(t *testing.T) {
+	n := func(v uint64) *uint64 { return &v }
+	meta := &SessionMeta{ContextWindow: &ContextWindow{WindowID: "w0"}}
+	numbered := &Compacted{WindowNumber: n(2), FirstWindowID: "w0", PreviousWindowID: "w1", WindowID: "w2"}
+	legacy := &Compacted{Message: "old"}
+	tests := []struct {
+		name string
+		meta *SessionMeta
+		cs   []*Compacted
+		want Window
+	}{
+		{"meta only", meta, nil, Window{FirstID: "w0", ID: "w0"}},
+		{"no meta window", &SessionMeta{}, nil, Window{}},
+		{"numbered wins over meta", meta, []*Compacted{legacy, numbered}, Window{Number: 2, FirstID: "w0", PreviousID: "w1", ID: "w2"}},
+		{"newest numbered, legacy after", meta, []*Compacted{numbered, legacy}, Window{Number: 2, FirstID: "w0", PreviousID: "w1", ID: "w2"}},
+		{"legacy counts", meta, []*Compacted{legacy, legacy}, Window{Number: 2}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := ResumeWindow(tt.meta, tt.cs); got != tt.want {
+				t.Errorf("ResumeWindow = %+v, want %+v", got, tt.want)
+			}
+			// ReconstructHistory agrees.
+			ps := []Payload{tt.meta}
+			for _, c := range tt.cs {
+				ps = append(ps, c)
+			}
+			m := *tt.meta
+			m.ID, m.HistoryMode = "0194a1b2-0000-7000-8000-000000000012", HistoryModePaginated
+			ps[0] = &m
+			h, err := ReconstructHistory(synth(ps...))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if h.Window != tt.want {
+				t.Errorf("ReconstructHistory window = %+v, want %+v", h.Window, tt.want)
+			}
+		})
+	}
+}
