@@ -147,7 +147,11 @@
 // Agent statuses (Status, Codex's JSON) follow the agent's OnTurnStart and
 // OnTurnEnd hooks: pending_init, running, completed, errored, interrupted,
 // shutdown; idle for an agent restored with no turn. Runtime.Status and
-// Runtime.Tree observe them per agent and per tree. The multi-agent mode
+// Runtime.Tree observe them per agent and per tree. A turn's end is
+// published last: once an agent is seen completed or errored, its
+// completion notice is already in its parent's mailbox, so an embedder
+// that waits for the children and then submits to the parent finds every
+// notice. The multi-agent mode
 // (Agent.SetMode: explicit_request_only, the default, or proactive) is
 // recorded in each turn_context as {"mode":"explicitRequestOnly"} and, when
 // it changes, as Codex's <multi_agent_mode> developer message before it.
@@ -190,6 +194,10 @@
 //
 // The tests run real agents (agent/modeltest scripted model), real rollout
 // files, the real SQLite index, and check that no goroutine outlives Close.
+// Transcript tests (testdata/*.txt, rendered to .golden; go test -run
+// TestTranscripts -update rewrites them) script multi-agent scenarios:
+// spawn, model responses, turns, wait_agent, followup_task,
+// interrupt_agent, close_agent, restart and resume.
 // BenchmarkSpawnTurn measures spawn + one turn + completion per agent
 // (flag -control.bench10k adds 10 000 agents).
 package control

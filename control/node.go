@@ -241,10 +241,10 @@ func (n *node) turnStarted(turnID string) {
 }
 
 // turnEnded is the agent's OnTurnEnd hook (the reliable lifecycle signal):
-// it sets the status, notifies the parent of a completed turn and closes
-// the turn's span.
+// it notifies the parent of a completed turn, closes the turn's span and
+// then sets the status, so that once an agent is seen completed (or
+// errored) its notice is already in its parent's mailbox (or overflow).
 func (n *node) turnEnded(r agent.TurnResult) {
-	defer n.turnSpanEnd(r)
 	var st Status
 	switch {
 	case r.Aborted != "":
@@ -254,10 +254,11 @@ func (n *node) turnEnded(r agent.TurnResult) {
 	default:
 		st = Status{Kind: StatusCompleted, Message: r.LastAgentMessage, HasMessage: r.LastAgentMessage != ""}
 	}
-	n.setStatus(st)
 	if st.Kind != StatusInterrupted {
 		n.notifyParent(st)
 	}
+	n.turnSpanEnd(r)
+	n.setStatus(st)
 }
 
 // completionErrorSuffix follows an errored child's error in its FINAL_ANSWER.

@@ -202,8 +202,11 @@ func (n *node) waitAgent(ctx context.Context, call capability.Call) (capability.
 	if err != nil {
 		return capability.Output{}, err
 	}
+	// Mail waiting in the inbox, or taken into the turn and not yet
+	// recorded (in flight), is a mailbox update; other new input is a
+	// steer.
 	woke := func() capability.Output {
-		if n.inbox.Len() > 0 {
+		if n.inbox.Len() > 0 || n.inbox.InFlight() > 0 {
 			return jsonOutput(waitResult{Message: waitCompleted})
 		}
 		return jsonOutput(waitResult{Message: waitInterrupted})
