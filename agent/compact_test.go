@@ -279,6 +279,29 @@ func TestFiftyTurnsThreeCompactionsResume(t *testing.T) {
 	if len(cs) != 3 {
 		t.Fatalf("%d compacted records, want 3", len(cs))
 	}
+	// Turns and token counts name the model's context window, as Codex's do.
+	for _, it := range readLines(t, path) {
+		ev, ok := it.Payload.(*rollout.EventMsg)
+		if !ok {
+			continue
+		}
+		var w *int64
+		switch {
+		case ev.Is(rollout.EventTurnStarted):
+			var ts rollout.TurnStarted
+			_ = ev.Decode(&ts)
+			w = ts.ModelContextWindow
+		case ev.Is(rollout.EventTokenCount):
+			var tc rollout.TokenCount
+			_ = ev.Decode(&tc)
+			w = tc.Info.ModelContextWindow
+		default:
+			continue
+		}
+		if w == nil || *w != 4000 {
+			t.Fatalf("%s model_context_window = %v, want 4000", ev.Type, w)
+		}
+	}
 	// The world state was recorded in full at the first turn and after
 	// each compaction, never otherwise (it did not change).
 	if got, want := worldRecords(readLines(t, path)), []string{`full:{"env":{"status":"ready"}}`, `full:{"env":{"status":"ready"}}`, `full:{"env":{"status":"ready"}}`, `full:{"env":{"status":"ready"}}`}; !equal(got, want) {
@@ -630,5 +653,37 @@ func TestInterruptCompaction(t *testing.T) {
 	}
 	if len(h.rec.compacted()) != 0 || h.a.Window().Number != 0 {
 		t.Error("an interrupted compaction was persisted or advanced the window")
+	}
+}
+
+// A thread resumed over the limit compacts before its next turn: the
+// token count continues from the rollout's last usage.
+func TestResumeOverLimitCompacts(t *testing.T) {
+	rec, path, w0 := newWindowedRecorder(t)
+	m1 := modeltest.New(t, modeltest.Respond(modeltest.Text("one"), modeltest.Tokens(5000)))
+	h1 := start(t, m1, paginated, func(c *agent.Config) { c.Recorder, c.Window = rec, w0 })
+	h1.run("first")
+	if got := h1.a.TokensUsed(); got != 5000 {
+		t.Fatalf("TokensUsed() = %d, want 5000", got)
+	}
+	h1.a.Close()
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+	rec2, hist := resume(t, path)
+	m2 := modeltest.New(t, modeltest.Text("summary"), modeltest.Text("two"))
+	h2 := start(t, m2, paginated, func(c *agent.Config) {
+		c.Recorder, c.Resume = rec2, hist
+		c.Compaction = agent.CompactionConfig{ContextWindow: 8000, TokenLimit: 1000}
+	})
+	if got := h2.a.TokensUsed(); got != 5000 {
+		t.Fatalf("resumed TokensUsed() = %d, want 5000", got)
+	}
+	h2.run("second")
+	if !isPrompt(m2.Request(0).Input[len(m2.Request(0).Input)-1]) {
+		t.Errorf("first request after resume = %v, want the summary request", modeltest.Kinds(m2.Request(0)))
+	}
+	if w := h2.a.Window(); w.Number != 1 || w.PreviousID != window0 {
+		t.Errorf("window = %+v, want window 1 after window 0", w)
 	}
 }

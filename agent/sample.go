@@ -348,7 +348,11 @@ func (a *Agent) usage(t *turn, u TokenUsage) {
 	tu.TotalTokens += u.TotalTokens
 	a.totalUsage = tu
 	a.mu.Unlock()
-	a.persistEvent(rollout.TokenCount{Info: &rollout.TokenCountInfo{TotalTokenUsage: tu, LastTokenUsage: u}})
+	info := &rollout.TokenCountInfo{TotalTokenUsage: tu, LastTokenUsage: u}
+	if w := a.cfg.Compaction.ContextWindow; w > 0 {
+		info.ModelContextWindow = &w
+	}
+	a.persistEvent(rollout.TokenCount{Info: info})
 	a.hub.emit(&TokenCount{EventHeader: EventHeader{ThreadID: a.cfg.ThreadID, TurnID: t.id}, Last: u, Total: tu})
 }
 

@@ -190,7 +190,11 @@ func (a *Agent) runTurn(t *turn) {
 	a.setOpenTurn(t.id)
 	h := EventHeader{ThreadID: a.cfg.ThreadID, TurnID: t.id}
 	started := t.startedAt.Unix()
-	a.persistEvent(rollout.TurnStarted{TurnID: t.id, StartedAt: &started})
+	ts := rollout.TurnStarted{TurnID: t.id, StartedAt: &started}
+	if w := a.cfg.Compaction.ContextWindow; w > 0 {
+		ts.ModelContextWindow = &w
+	}
+	a.persistEvent(ts)
 	a.hub.emit(&TurnStarted{EventHeader: h, StartedAtMs: t.startedAt.UnixMilli()})
 	if f := a.cfg.OnTurnStart; f != nil {
 		a.callback("OnTurnStart", func() { f(t.id) })
