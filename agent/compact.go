@@ -89,10 +89,12 @@ type CompactionError struct {
 	Err    error
 }
 
+// Error says the compaction failed, why it ran and the cause.
 func (e *CompactionError) Error() string {
 	return fmt.Sprintf("context compaction (%s) failed, history left unchanged: %v", e.Reason, e.Err)
 }
 
+// Unwrap returns the cause (a *ModelError, a context error, ...).
 func (e *CompactionError) Unwrap() error { return e.Err }
 
 // Reasons a compaction runs.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -278,6 +279,17 @@ func TestFiftyTurnsThreeCompactionsResume(t *testing.T) {
 	cs := compactedRecords(readLines(t, path))
 	if len(cs) != 3 {
 		t.Fatalf("%d compacted records, want 3", len(cs))
+	}
+	// One turn_context per turn: a compaction before a turn leaves it to
+	// the turn's first step.
+	turnContexts := 0
+	for _, it := range readLines(t, path) {
+		if it.Kind() == rollout.KindTurnContext {
+			turnContexts++
+		}
+	}
+	if turnContexts != 50 {
+		t.Errorf("%d turn_context records, want 50 (one per turn)", turnContexts)
 	}
 	// Turns and token counts name the model's context window, as Codex's do.
 	for _, it := range readLines(t, path) {
@@ -685,5 +697,49 @@ func TestResumeOverLimitCompacts(t *testing.T) {
 	}
 	if w := h2.a.Window(); w.Number != 1 || w.PreviousID != window0 {
 		t.Errorf("window = %+v, want window 1 after window 0", w)
+	}
+}
+
+// A comp_hash compaction whose previous model is gone fails the turn (the
+// thread stays usable); an explicit Compact with the current model settles
+// it, and the next turn runs without compacting.
+func TestCompHashPreviousModelGone(t *testing.T) {
+	ma := modeltest.New(t, modeltest.Text("one"))
+	mb := modeltest.New(t, modeltest.Text("summary by b"), modeltest.Text("three"))
+	var gone atomic.Bool
+	h := start(t, ma, func(c *agent.Config) {
+		c.TurnContext = &rollout.TurnContext{Cwd: "/w", Model: "model-a", CompHash: "hash-a"}
+		c.ModelFor = func(name string) (agent.Model, error) {
+			switch {
+			case name == "model-b":
+				return mb, nil
+			case name == "model-a" && !gone.Load():
+				return ma, nil
+			}
+			return nil, errors.New("retired")
+		}
+	})
+	h.run("first")
+	gone.Store(true)
+	if err := h.a.SetTurnContext(ctx(t), &rollout.TurnContext{Cwd: "/w", Model: "model-b", CompHash: "hash-b"}); err != nil {
+		t.Fatal(err)
+	}
+	res := h.run("second")
+	var ce *agent.CompactionError
+	if res.Err == nil || !errors.As(res.Err, &ce) || ce.Reason != "comp_hash" || !strings.Contains(res.Err.Message, "retired") {
+		t.Fatalf("turn = %+v, want a comp_hash CompactionError naming the cause", res)
+	}
+	ct, err := h.a.Compact(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := h.wait(ct); res.Err != nil {
+		t.Fatalf("Compact = %+v", res.Err)
+	}
+	if res := h.run("third"); res.Err != nil || res.LastAgentMessage != "three" {
+		t.Fatalf("turn after Compact = %+v", res)
+	}
+	if got, want := modeltest.UserTexts(mb.Request(1)), []string{"first", "second", summaryText("summary by b"), "third"}; !equal(got, want) {
+		t.Errorf("request after Compact = %q, want %q", got, want)
 	}
 }

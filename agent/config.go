@@ -114,8 +114,9 @@ type Config struct {
 	Tools []capability.Tool
 	// DisableSleep removes the built-in sleep tool (on by default).
 	DisableSleep bool
-	// Steps captures each step's tools. Zero: StaticTools over Tools (plus
-	// sleep).
+	// Steps captures each step's tools and world state (Workspace is the
+	// provider for environments and capability roots). Zero: StaticTools
+	// over Tools (plus sleep), without world state.
 	Steps StepProvider
 	// SerialToolCalls clears the parallel-tool-calls flag of requests. Zero:
 	// the model may emit several calls per response.

@@ -202,5 +202,7 @@
 // context window drops the oldest history item and tries again; other
 // failures are retried like steps. A compaction that fails leaves the
 // history and window as they were and ends the turn with a TurnError whose
-// Err is a *CompactionError.
+// Err is a *CompactionError (the turn's input is still recorded). A failed
+// comp_hash compaction is tried again before the next turn; a successful
+// Compact, which summarizes with the current model, settles it.
 package agent

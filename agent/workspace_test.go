@@ -308,3 +308,92 @@ func TestEnvironmentsRender(t *testing.T) {
 		})
 	}
 }
+
+// TestWorkspaceDisconnected: an environment that loses its connection
+// after starting shows as disconnected, and the diff says so; the same
+// section value is handed back while nothing changes.
+func TestWorkspaceDisconnected(t *testing.T) {
+	reg := newRegistry(t)
+	fake := envtest.NewFake(newLocal(t, t.TempDir()))
+	h, err := reg.Register(environment.Registration{ID: "w", Env: fake})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fake.Release()
+	if err := h.Wait(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ws, err := agent.NewWorkspace(agent.WorkspaceConfig{Registry: reg, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	capture := func(i int) *agent.EnvironmentsSection {
+		s, err := ws.CaptureStep(context.Background(), agent.StepInfo{TurnID: "t", Index: i})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Sections[0].(*agent.EnvironmentsSection)
+	}
+	first := capture(0)
+	if again := capture(1); again != first {
+		t.Errorf("unchanged environments section was rebuilt")
+	}
+	fake.SetDisconnected(errors.New("link down"))
+	lost := capture(2)
+	if got := lost.Environments["w"].Status; got != agent.EnvDisconnected {
+		t.Fatalf("status = %q, want %q", got, agent.EnvDisconnected)
+	}
+	prev, _ := json.Marshal(first)
+	f, ok := lost.Render(agent.Prior{Kind: agent.PriorKnown, State: prev})
+	if !ok || !strings.Contains(f.Text, "<status>disconnected</status>") {
+		t.Errorf("diff = %v %q, want the disconnected status", ok, f.Text)
+	}
+}
+
+// TestRootsRender checks the capability roots section's fragments.
+func TestRootsRender(t *testing.T) {
+	kit := agent.RootState{Status: agent.RootAvailable, Environment: "w", Path: "/k",
+		Skills: []agent.SkillState{{Name: "review", Description: "Review <diffs>", Path: "/k/SKILL.md"}}, Tools: []string{"echo"}}
+	prior := func(s string) agent.Prior { return agent.Prior{Kind: agent.PriorKnown, State: json.RawMessage(s)} }
+	known := `{"roots":{"kit":{"status":"available","environment":"w","path":"/k","skills":[{"name":"review","description":"Review <diffs>","path":"/k/SKILL.md"}],"tools":["echo"]},"old":{"status":"available","environment":"w","path":"/o"}}}`
+	tests := []struct {
+		name  string
+		s     *agent.RootsSection
+		prior agent.Prior
+		want  []string // substrings; nil = no fragment
+		not   []string
+	}{
+		{"absent", &agent.RootsSection{Roots: map[string]agent.RootState{"kit": kit}}, agent.Prior{},
+			[]string{"Capability roots offer", `<root id="kit" environment="w" path="/k">`, `<skill name="review" path="/k/SKILL.md">Review &lt;diffs&gt;</skill>`, `<tool name="echo" />`}, nil},
+		{"empty absent", &agent.RootsSection{}, agent.Prior{}, nil, nil},
+		{"gone and unchanged", &agent.RootsSection{Roots: map[string]agent.RootState{"kit": kit}}, prior(known),
+			[]string{`<root id="old" status="unavailable" />`}, []string{`<root id="kit"`, "Capability roots offer"}},
+		{"now unavailable", &agent.RootsSection{Roots: map[string]agent.RootState{"kit": {Status: agent.RootUnavailable, Environment: "w", Path: "/k", Reason: "environment `w` failed"}, "old": {Status: agent.RootAvailable, Environment: "w", Path: "/o"}}}, prior(known),
+			[]string{"<root id=\"kit\" status=\"unavailable\">environment `w` failed</root>"}, []string{`<root id="old"`}},
+		{"nothing changed", &agent.RootsSection{Roots: map[string]agent.RootState{"kit": kit, "old": {Status: agent.RootAvailable, Environment: "w", Path: "/o"}}}, prior(known), nil, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			f, ok := tc.s.Render(tc.prior)
+			if tc.want == nil {
+				if ok {
+					t.Fatalf("Render = %q, want no fragment", f.Text)
+				}
+				return
+			}
+			if !ok || f.Role != rollout.RoleDeveloper {
+				t.Fatalf("Render = %v %s, want a developer fragment", ok, f.Role)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(f.Text, w) {
+					t.Errorf("fragment lacks %q:\n%s", w, f.Text)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(f.Text, w) {
+					t.Errorf("fragment has %q:\n%s", w, f.Text)
+				}
+			}
+		})
+	}
+}

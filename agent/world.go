@@ -101,6 +101,11 @@ type worldState struct {
 	// PriorUnknown and the next record is full.
 	unknown bool
 
+	// replayWarnings are the replay's warnings, logged at New and emitted
+	// as Warning events at the first step that records world state (no
+	// one subscribes before New returns). Turn goroutine only after New.
+	replayWarnings []string
+
 	// memo remembers, by section id, the last encoded snapshot and its
 	// canonical form: a section that encodes as it did at the last step
 	// (the usual case) is not decoded again. Turn goroutine only.
@@ -440,9 +445,16 @@ func fragmentMessages(fs []Fragment) []rollout.ResponseItem {
 // called a.world.clear(), calling recordWorld(t, t.step) records the full
 // world state that must follow it, before the turn_context.
 func (a *Agent) recordWorld(t *turn, step *Step) error {
-	if step == nil || (len(step.Sections) == 0 && !a.world.has()) {
+	if step == nil || len(step.Sections) == 0 {
+		// A provider without sections does not manage world state: the
+		// baseline (a resumed thread's, say) stays for a later step that
+		// has sections.
 		return nil
 	}
+	for _, w := range a.world.replayWarnings {
+		a.hub.emit(&Warning{EventHeader: EventHeader{ThreadID: a.cfg.ThreadID, TurnID: t.id}, Message: w})
+	}
+	a.world.replayWarnings = nil
 	ch, warnings, err := a.world.diff(step.Sections)
 	for _, w := range warnings {
 		a.warn(t.id, w)
@@ -462,11 +474,13 @@ func (a *Agent) recordWorld(t *turn, step *Step) error {
 }
 
 // replayWorld restores the baseline at New from Config.WorldState, logging
-// what could not be used.
+// what could not be used (and keeping it for Warning events).
 func (a *Agent) replayWorld(items []rollout.Item) {
-	for _, w := range a.world.replay(items) {
+	warnings := a.world.replay(items)
+	for _, w := range warnings {
 		a.cfg.Logger.Warn("agent: "+w, slog.String("thread", string(a.cfg.ThreadID)))
 	}
+	a.world.replayWarnings = warnings
 }
 
 // WorldState returns the world state the model last saw as a full

@@ -102,3 +102,31 @@ func TestFragmentMessages(t *testing.T) {
 		}
 	}
 }
+
+// FuzzWorldReplay feeds stored world_state records (outside input) to the
+// replay and the next step's diff: neither may panic, and a step after
+// the replay always leaves a known baseline equal to the step's state.
+func FuzzWorldReplay(f *testing.F) {
+	f.Add([]byte(`{"env":{"status":"a"}}`), []byte(`{"env":{"status":"b"}}`))
+	f.Add([]byte(`[1,2]`), []byte(`{"env":null}`))
+	f.Add([]byte(`{"env":{"invalid":true,"x":[null]}}`), []byte(`{"env":`))
+	f.Add([]byte(`null`), []byte(`"x"`))
+	f.Fuzz(func(t *testing.T, full, patch []byte) {
+		var w worldState
+		w.replay([]rollout.Item{
+			{Payload: &rollout.WorldState{Full: true, State: full}},
+			{Payload: &rollout.WorldState{State: patch}},
+		})
+		secs := []Section{rawSection{"env", `{"status":"ready"}`}}
+		ch, _, err := w.diff(secs)
+		if err != nil {
+			t.Fatalf("diff after replay: %v", err)
+		}
+		if ch.record != nil {
+			w.set(ch.state)
+		}
+		if again, _, _ := w.diff(secs); again.record != nil {
+			t.Fatalf("second diff recorded %s after %s", again.record.State, ch.record.State)
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -67,8 +68,12 @@ func (s *EnvironmentsSection) Snapshot() any {
 // time zone restates both. Otherwise it lists everything. A single
 // available environment renders in the flat form (<cwd>, <shell>).
 func (s *EnvironmentsSection) Render(p Prior) (Fragment, bool) {
+	// Decoded leniently: Codex's section has more members (filesystem,
+	// network, subagents), and a thread Codex wrote diffs from what it
+	// showed instead of restating it. Members we do not know compare as
+	// absent.
 	var prev EnvironmentsSection
-	known := p.Decode(&prev)
+	known := p.Kind == PriorKnown && json.Unmarshal(p.State, &prev) == nil
 	if !known {
 		prev = EnvironmentsSection{} // a failed decode may have filled part of it
 	}

@@ -261,9 +261,18 @@ func TestWorldStateBadReplay(t *testing.T) {
 				c.WorldState = tc.records
 				c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 			})
-			h.run("hi")
+			turn := h.submit("hi")
+			var warned []string
+			for _, ev := range h.events(turn.ID()) {
+				if w, ok := ev.(*agent.Warning); ok {
+					warned = append(warned, w.Message)
+				}
+			}
 			if tc.wantLog != "" && !strings.Contains(logs.String(), tc.wantLog) {
 				t.Errorf("log = %q, want it to mention %q", logs.String(), tc.wantLog)
+			}
+			if tc.wantLog != "" && (len(warned) != 1 || !strings.Contains(warned[0], tc.wantLog)) {
+				t.Errorf("Warning events = %q, want one mentioning %q", warned, tc.wantLog)
 			}
 			if tc.wantLog == "" && strings.Contains(logs.String(), "world state") {
 				t.Errorf("log = %q, want no world-state warning", logs.String())
@@ -434,5 +443,41 @@ func TestWorldStateFileForks(t *testing.T) {
 				t.Errorf("log = %q, want %q", logs.String(), tc.wantLog)
 			}
 		})
+	}
+}
+
+// TestWorldStateCodexRollout resumes a rollout Codex 0.169 wrote: its
+// world_state records replay without warnings, and a step whose
+// environments match what Codex showed restates nothing; the patch drops
+// the sections troupe does not supply (no fragment for them).
+func TestWorldStateCodexRollout(t *testing.T) {
+	hist, corrupt, err := rollout.LoadHistory("../rollout/testdata/corpus/simple/sessions/2026/11/25/rollout-2026-11-25T05-38-30-01a21136-7150-7b40-aa2d-b145aff8eca1.jsonl")
+	if err != nil || len(corrupt) > 0 {
+		t.Fatalf("LoadHistory = %v, %v", corrupt, err)
+	}
+	if len(hist.WorldState) == 0 {
+		t.Fatal("corpus rollout has no world_state records")
+	}
+	env := &agent.EnvironmentsSection{
+		Environments: map[string]agent.EnvironmentState{"local": {Cwd: "/home/dev/codex-corpus/gen/simple/cwd", Status: agent.EnvAvailable, Shell: "bash"}},
+		CurrentDate:  "2026-11-25", Timezone: "Etc/UTC",
+	}
+	var logs logBuffer
+	model := modeltest.New(t, modeltest.Text("ok"))
+	h := start(t, model, withSteps(&worldSteps{sections: func(agent.StepInfo) []agent.Section { return []agent.Section{env} }}),
+		func(c *agent.Config) {
+			c.Resume = hist
+			c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		})
+	h.run("again")
+	if strings.Contains(logs.String(), "world state") {
+		t.Errorf("replay warned: %s", logs.String())
+	}
+	if n := strings.Count(allText(model.Request(0)), "<environment_context>"); n != 1 {
+		t.Errorf("request shows %d <environment_context>, want 1 (Codex's, not restated)", n)
+	}
+	recs := worldRecords(h.rec.items)
+	if len(recs) != 1 || !strings.HasPrefix(recs[0], "patch:") || !strings.Contains(recs[0], `"agents_md":null`) || !strings.Contains(recs[0], `"filesystem":null`) {
+		t.Errorf("world_state records = %q, want one patch dropping Codex-only sections and members", recs)
 	}
 }

@@ -79,6 +79,9 @@ type Role struct {
 	Description string
 	// Instructions replace the parent's base instructions when set.
 	Instructions string
+	// NicknameCandidates are the nicknames agents of this role get. Zero:
+	// Config.Nicknames.
+	NicknameCandidates []string
 }
 
 // MultiAgentMode is the delegation policy told to the model each turn.
@@ -153,6 +156,25 @@ type Config struct {
 	// MailboxCapacity bounds each agent's inbox. Zero:
 	// mailbox.DefaultCapacity.
 	MailboxCapacity int
+	// Compaction configures every agent's context windows and compaction
+	// (agent.CompactionConfig: the model's context window, the token limit,
+	// summarization or fresh windows). Zero: the agent's defaults (no
+	// compaction on tokens while the context window is unknown; explicit
+	// compaction through Agent.Inner().Compact still works).
+	Compaction agent.CompactionConfig
+	// ModelFor resolves a turn's model name to the model serving it (a
+	// comp_hash change compacts with the previous turn's model). Zero:
+	// Model serves every name.
+	ModelFor func(name string) (agent.Model, error)
+	// Nicknames are the names spawned agents get as nicknames (Codex's
+	// agent_nickname, in session_meta and the index): each spawn picks one
+	// at random that the tree has not used; when all are used, the names
+	// come round again as "Name the 2nd", "Name the 3rd", ... Zero: a
+	// built-in list of scientists and philosophers.
+	Nicknames []string
+	// Rand returns a uniform int in [0, n); it picks nicknames. It is
+	// called with the runtime's lock held. Zero: math/rand/v2's IntN.
+	Rand func(n int) int
 	// TracerProvider, when set, traces the runtime with OpenTelemetry: a
 	// span per agent turn (troupe.turn), per multi-agent tool call
 	// (troupe.tool <name>, a child of the caller's turn) and per model
@@ -254,6 +276,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = defaultIntn
 	}
 	if cfg.EventBuffer == 0 {
 		cfg.EventBuffer = 1024

@@ -28,8 +28,17 @@
 // /root/researcher/checker (Path, ParsePath, Path.Resolve implement Codex's
 // grammar and error texts). Task names are [a-z0-9_]+ and unique among the
 // live agents of a tree. A child's session_meta records its parent,
-// path, role, the inherited originator and selected capability roots, and
-// multi_agent_version "v2".
+// path, nickname, role, the inherited originator and selected capability
+// roots, and multi_agent_version "v2".
+//
+// Each spawned agent gets a nickname, as in Codex: picked at random
+// (Config.Rand) among its role's NicknameCandidates, else Config.Nicknames,
+// else a built-in list, skipping names the tree has used; when all are
+// used they come round again as "Kepler the 2nd", "Kepler the 3rd", ... A
+// name stays used after its agent is closed (until the next round), and a
+// resumed tree keeps its agents' names. Nicknames are in AgentInfo, the
+// session_meta (agent_nickname and the thread_spawn source) and the index;
+// spawn_agent's output does not show them (Codex hides them by default).
 //
 // # The multi-agent tools
 //
@@ -172,10 +181,23 @@
 // are not persisted: after Resume, a restored agent's turns start traces
 // of their own.
 //
+// # Context windows
+//
+// Every agent runs with Config.Compaction (agent.CompactionConfig) and
+// Config.ModelFor: with the model's context window (or a token limit) set,
+// an agent compacts its history before a turn or mid-turn once its tokens
+// reach the limit; Agent.Inner().Compact compacts on request. A new
+// thread's session_meta names window 0, and Resume continues the window of
+// the newest compaction.
+//
 // # Resume and fork
 //
-// Resume(root id) reads the root's rollout (history rebuilt: compactions,
-// rollbacks, legacy inter-agent items), follows the open edges of the
+// Resume(root id) reads the root's rollout and rebuilds it with
+// rollout.ReconstructHistory, the same reconstruction every resume in
+// troupe uses (compactions, rollbacks counting mail as turns as Codex
+// does, legacy inter-agent items, world state, the context window, the
+// last turn_context and token usage, all handed to the agent as
+// agent.Config.Resume), follows the open edges of the
 // index to restore every live descendant with its path, session id and
 // status, closes a turn left open by a crash as interrupted (a turn_aborted
 // event is appended), and redelivers undelivered mail. Fork copies a

@@ -33,6 +33,7 @@ type node struct {
 
 	history []rollout.ResponseItem // initial history, handed to the agent
 	window  rollout.Window         // context window to continue, handed to the agent
+	resume  *rollout.History       // a restored thread's state; replaces history, window, world
 	world   []rollout.Item         // world-state records to replay (world.go)
 	rec     threadLog
 	inbox   *mailbox.Inbox
@@ -179,11 +180,14 @@ func (n *node) build(initial StatusKind) error {
 		AgentPath:    n.path.String(),
 		Model:        rt.model,
 		ModelName:    rt.cfg.ModelName,
+		ModelFor:     rt.cfg.ModelFor,
+		Compaction:   rt.cfg.Compaction,
 		Instructions: n.instructions,
 		Tools:        tools,
 		History:      n.history,
 		Window:       n.window,
 		WorldState:   n.world,
+		Resume:       n.resume,
 		Steps:        steps,
 		Recorder:     &modeRecorder{n: n, rec: n.rec},
 		Inbox:        journaledInbox{Inbox: ib, j: n.tree.journal, n: n},
@@ -200,7 +204,7 @@ func (n *node) build(initial StatusKind) error {
 	if err != nil {
 		return fmt.Errorf("control: agent %s: %w", n.path, err)
 	}
-	n.history, n.world = nil, nil
+	n.history, n.world, n.resume = nil, nil, nil
 	n.agent = a
 	n.sub = a.Subscribe()
 	n.setStatus(Status{Kind: initial})

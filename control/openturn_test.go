@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/troupe-run/troupe/agent/modeltest"
+	"github.com/troupe-run/troupe/mailbox"
 	"github.com/troupe-run/troupe/rollout"
 )
 
@@ -82,5 +84,57 @@ func TestOpenTurnResumesInterrupted(t *testing.T) {
 	}
 	if got := e.rt.Status(root.ID()).Kind; got != StatusCompleted {
 		t.Errorf("Status(/root) after a new turn = %s, want %s", got, StatusCompleted)
+	}
+}
+
+// TestResumeAppliesRollbackAsCodex: resume rebuilds history with
+// rollout.ReconstructHistory, so a rollback counts mail (agent_message) as
+// a user turn, as Codex does: rolling back one turn drops the turn the
+// mail started, not the user's turn before it.
+func TestResumeAppliesRollbackAsCodex(t *testing.T) {
+	e := newEnv(t, nil)
+	e.model.Route(modeltest.ForAgent("/root"), modeltest.Text("answer one"), modeltest.Text("answer two"))
+	root := e.start()
+	e.submit(root, "one")
+	if err := e.rt.deliver(root.n, mailbox.Message{Author: "/root/x", Recipient: "/root",
+		Content: []mailbox.Part{mailbox.Text("mail")}, TriggerTurn: true}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the mail's turn", func() bool {
+		st := root.Status()
+		return st.Kind == StatusCompleted && st.Message == "answer two"
+	})
+	path := root.n.rec.Path()
+	e.restart()
+
+	rec, err := rollout.ResumeRecorder(rollout.RecorderConfig{Path: path, Clock: clock()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := rollout.NewEvent(rollout.ThreadRolledBack{NumTurns: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.AppendItems(rollout.Item{Timestamp: clock()(), Payload: ev}); err != nil {
+		t.Fatal(err)
+	}
+	if err := rec.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := e.rt.Resume(context.Background(), root.ID(), ThreadOptions{})
+	if err != nil {
+		t.Fatalf("Resume() = %v", err)
+	}
+	var got []string
+	for _, it := range res.History() {
+		if it.Type == rollout.ItemMessage && it.Role == rollout.RoleDeveloper {
+			continue // the multi-agent mode message
+		}
+		got = append(got, renderItem(&it))
+	}
+	want := []string{"user: one", "assistant: answer one"}
+	if strings.Join(got, " | ") != strings.Join(want, " | ") {
+		t.Errorf("history after rollback = %q, want %q", got, want)
 	}
 }

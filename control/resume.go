@@ -10,29 +10,37 @@ import (
 )
 
 // threadState is what a rollout says about a thread: its metadata, its
-// model-visible history, the status its last turn left and the multi-agent
-// mode last persisted.
+// reconstructed history (rollout.ReconstructHistory: model-visible items,
+// world-state records, context window, last turn_context, token usage),
+// the status its last turn left and the multi-agent mode last persisted.
 type threadState struct {
-	path        string
-	meta        *rollout.SessionMeta
-	history     []rollout.ResponseItem
-	world       []rollout.Item       // world_state and compacted records, in order
-	compactions []*rollout.Compacted // every compacted record, in order (the window)
-	status      Status
-	openTurn    string // a turn started and never ended ("" if none)
-	mode        MultiAgentMode
+	path     string
+	meta     *rollout.SessionMeta
+	hist     *rollout.History
+	history  []rollout.ResponseItem // hist.Items, copied
+	status   Status
+	openTurn string // a turn started and never ended ("" if none)
+	mode     MultiAgentMode
 }
 
-// loadThread reads a rollout and reconstructs its state: the newest
-// compaction's replacement history is the base, later response items
-// follow, rollbacks drop the last user turns, legacy inter-agent items
-// become agent_message items. Malformed lines are skipped (and logged).
+// loadThread reads a rollout once and reconstructs its state with
+// rollout.ReconstructHistory, as Codex resumes a thread (rollbacks,
+// compactions with and without replacement history, legacy inter-agent
+// items, world state, the context window); the same pass follows the turn
+// events for the status. Malformed lines are skipped (and logged).
 func (rt *Runtime) loadThread(id rollout.ThreadID) (*threadState, error) {
 	p, err := rollout.FindThread(rt.cfg.Home, id, false)
 	if err != nil {
 		return nil, fmt.Errorf("control: find thread %s: %w", id, err)
 	}
+	if meta, err := rollout.ReadMeta(p); err != nil {
+		return nil, fmt.Errorf("control: thread %s: %w", id, err)
+	} else if !meta.Mode().Known() {
+		// Fail closed before reading the rest.
+		return nil, fmt.Errorf("control: thread %s: %w %q", id, rollout.ErrUnsupportedHistoryMode, meta.HistoryMode)
+	}
 	st := &threadState{path: p, status: Status{Kind: StatusIdle}}
+	var items []rollout.Item
 	for it, err := range rollout.Read(p, rollout.ReadOptions{DropRaw: true}) {
 		if err != nil {
 			var ce *rollout.CorruptError
@@ -42,42 +50,28 @@ func (rt *Runtime) loadThread(id rollout.ThreadID) (*threadState, error) {
 			}
 			return nil, fmt.Errorf("control: read thread %s: %w", id, err)
 		}
-		switch pl := it.Payload.(type) {
-		case *rollout.SessionMeta:
-			if st.meta == nil {
-				st.meta = pl
-			}
-		case *rollout.ResponseItem:
-			st.history = append(st.history, *pl)
-		case *rollout.InterAgentCommunication:
-			if am := pl.AgentMessage(); am != nil {
-				st.history = append(st.history, *am)
-			}
-		case *rollout.WorldState:
-			st.world = append(st.world, it)
-		case *rollout.Compacted:
-			st.world = append(st.world, it)
-			st.compactions = append(st.compactions, pl)
-			if pl.ReplacementHistory != nil {
-				st.history = append([]rollout.ResponseItem(nil), pl.ReplacementHistory...)
-			}
-		case *rollout.TurnContext:
-			if m := parseModeJSON(pl.MultiAgentMode); m != "" {
-				st.mode = m
-			}
-		case *rollout.EventMsg:
-			st.applyEvent(pl)
+		if ev, ok := it.Payload.(*rollout.EventMsg); ok {
+			st.applyEvent(ev)
 		}
+		items = append(items, it)
 	}
-	if st.meta == nil {
-		return nil, fmt.Errorf("control: thread %s: %w", id, rollout.ErrNoSessionMeta)
+	h, err := rollout.ReconstructHistory(items)
+	if err != nil {
+		return nil, fmt.Errorf("control: thread %s: %w", id, err)
 	}
-	if !st.meta.Mode().Known() {
-		return nil, fmt.Errorf("control: thread %s: %w %q", id, rollout.ErrUnsupportedHistoryMode, st.meta.HistoryMode)
+	st.meta, st.hist = h.Meta, h
+	st.history = make([]rollout.ResponseItem, len(h.Items))
+	for i, it := range h.Items {
+		st.history[i] = *it
+	}
+	if tc := h.LastTurnContext; tc != nil {
+		st.mode = parseModeJSON(tc.MultiAgentMode)
 	}
 	return st, nil
 }
 
+// applyEvent follows the turn events: the status the last turn left, and
+// a turn left open.
 func (st *threadState) applyEvent(ev *rollout.EventMsg) {
 	switch {
 	case ev.Is(rollout.EventTurnStarted):
@@ -102,31 +96,7 @@ func (st *threadState) applyEvent(ev *rollout.EventMsg) {
 	case ev.Is(rollout.EventTurnAborted):
 		st.openTurn = ""
 		st.status = Status{Kind: StatusInterrupted}
-	case ev.Is(rollout.EventThreadRolledBack):
-		var e rollout.ThreadRolledBack
-		if ev.Decode(&e) == nil {
-			st.history = rollBack(st.history, int(e.NumTurns))
-			// The dropped turns may have shown world state: restate it.
-			st.world = nil
-		}
 	}
-}
-
-// rollBack drops the last n user turns (from the n-th last user message
-// on).
-func rollBack(hist []rollout.ResponseItem, n int) []rollout.ResponseItem {
-	for i := len(hist) - 1; i >= 0 && n > 0; i-- {
-		if hist[i].Type == rollout.ItemMessage && hist[i].Role == rollout.RoleUser && !isContextual(&hist[i]) {
-			n--
-			if n == 0 {
-				return hist[:i]
-			}
-		}
-	}
-	if n > 0 {
-		return nil
-	}
-	return hist
 }
 
 // baseInstructions reads session_meta.base_instructions ({"text": ...}).
@@ -232,6 +202,7 @@ func (rt *Runtime) Resume(ctx context.Context, id rollout.ThreadID, opts ThreadO
 	for _, n := range nodes {
 		t.byPath[n.path.String()] = n
 		rt.byThread[n.id] = n
+		t.nicks.keep(n.nickname)
 	}
 	t.spawns = len(nodes) - 1
 	rt.trees[id] = t
@@ -299,9 +270,7 @@ func (rt *Runtime) restoreNode(ctx context.Context, n *node, st *threadState) er
 			n.instructions = bi
 		}
 	}
-	n.history = st.history
-	n.world = st.world
-	n.window = rollout.ResumeWindow(st.meta, st.compactions)
+	n.resume = st.hist
 	n.lastMode = st.mode
 	n.mode = n.tree.opts.Mode
 	if n.parent != nil {
@@ -354,7 +323,7 @@ func (rt *Runtime) Fork(ctx context.Context, id rollout.ThreadID, mode ForkMode,
 			return nil, err
 		}
 		hist = st.history
-		world = replayWorld(st.world, rt.cfg.Logger)
+		world = replayWorld(st.hist.WorldState, rt.cfg.Logger)
 		if opts.Instructions == "" {
 			opts.Instructions = baseInstructions(st.meta)
 		}

@@ -57,6 +57,7 @@ type tree struct {
 	root    *node
 	byPath  map[string]*node // live (and reserved) agents
 	spawns  int
+	nicks   nicknames
 	journal *journal
 	opts    ThreadOptions
 

@@ -38,8 +38,10 @@ func (rt *Runtime) spawn(ctx context.Context, parent *node, path Path, a spawnAr
 		rt.mu.Unlock()
 		return nil, fmt.Errorf("agent path `%s` already exists", path)
 	}
+	// The nickname stays used even if the spawn fails (as in Codex).
+	nick := t.nicks.pick(rt.nicknameCandidates(a.agentType), rt.cfg.Rand)
 	child := &node{rt: rt, tree: t, id: rollout.ThreadID(rt.cfg.NewID()), path: path, parent: parent,
-		role: a.agentType, originator: parent.originator, roots: parent.roots, instructions: parent.instructions,
+		nickname: nick, role: a.agentType, originator: parent.originator, roots: parent.roots, instructions: parent.instructions,
 		mode: ModeExplicitRequestOnly}
 	if r, ok := rt.cfg.Roles[a.agentType]; ok && r.Instructions != "" {
 		child.instructions = r.Instructions

@@ -42,7 +42,9 @@ func (t *maTool) Call(ctx context.Context, call capability.Call) (out capability
 	ctx, end := t.n.toolSpan(ctx, t.spec.Name, call)
 	defer func() { end(out, err) }()
 	out, err = t.fn(ctx, call)
-	if err != nil && !isRuntimeErr(err) {
+	// A call cut by its turn's end (ctx done, whatever the cause) is the
+	// agent's to report as aborted, not a tool error for the model.
+	if err != nil && !isRuntimeErr(err) && ctx.Err() == nil {
 		return capability.Output{Text: err.Error(), IsError: true}, nil
 	}
 	return out, err

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,6 +20,10 @@ import (
 	"github.com/troupe-run/troupe/mailbox"
 	"github.com/troupe-run/troupe/rollout"
 )
+
+// elapsed matches the time in an aborted call's output, which depends on
+// how often the clock was read.
+var elapsed = regexp.MustCompile(`after [0-9]+\.[0-9]s`)
 
 var update = flag.Bool("update", false, "rewrite control/testdata/*.golden from the transcripts")
 
@@ -248,7 +253,7 @@ func (in *interp) run(line string) {
 	case "history":
 		n := in.node(in.arg(line, fields(line, 2), 1))
 		for _, it := range n.agent.History() {
-			fmt.Fprintf(&in.out, "  %s\n", renderItem(&it))
+			fmt.Fprintf(&in.out, "  %s\n", elapsed.ReplaceAllString(renderItem(&it), "after N.Ns"))
 		}
 	case "restart":
 		in.unsubscribe()

@@ -249,8 +249,13 @@ func TestContextualFragmentsAreNotTurns(t *testing.T) {
 	if len(got) != 3 || got[0].Text() != "second" {
 		t.Errorf("forkHistory(last 1) starts with %q (%d items), want \"second\" (3 items)", got[0].Text(), len(got))
 	}
-	if rb := rollBack(hist, 1); len(rb) != 1 || rb[0].Text() != "first" {
-		t.Errorf("rollBack(1) = %d items, want only \"first\"", len(rb))
+	// Resume applies rollbacks with rollout.ReconstructHistory.
+	ptrs := make([]*rollout.ResponseItem, len(hist))
+	for i := range hist {
+		ptrs[i] = &hist[i]
+	}
+	if rb := rollout.DropLastUserTurns(ptrs, 1); len(rb) != 1 || rb[0].Text() != "first" {
+		t.Errorf("DropLastUserTurns(1) = %d items, want only \"first\"", len(rb))
 	}
 }
 
