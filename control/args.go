@@ -203,8 +203,10 @@ var (
 	listFields   = []argField{{name: "path_prefix"}}
 )
 
-// ForkMode says how much of the parent's history a spawned child starts
-// with.
+// ForkMode says how much of a thread's history a fork starts with: a
+// spawned child (spawn_agent's fork_turns; the messages of the parent's
+// model-visible history, filtered as Codex does) or a forked thread
+// (Runtime.Fork; the rollout lines themselves, see rollout.Fork).
 type ForkMode struct {
 	// Kind is ForkNone, ForkFullHistory or ForkLastN.
 	Kind ForkKind

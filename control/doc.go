@@ -201,7 +201,11 @@
 // index to restore every live descendant with its path, session id and
 // status, closes a turn left open by a crash as interrupted (a turn_aborted
 // event is appended), and redelivers undelivered mail. Fork copies a
-// thread's filtered history into a new root with forked_from_id.
+// thread's rollout lines (rollout.Fork, or Store.Fork with a Store: the
+// full history or the last N user turns) into a new root with
+// forked_from_id, which then starts from the copy as a resumed thread
+// does; spawn_agent's forks instead give the child the parent's filtered
+// messages (fork_turns), as Codex does.
 //
 // # Concurrency and ownership
 //

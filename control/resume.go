@@ -7,6 +7,7 @@ import (
 	"fmt"
 
 	"github.com/troupe-run/troupe/rollout"
+	"github.com/troupe-run/troupe/rollout/sqlitestore"
 )
 
 // threadState is what a rollout says about a thread: its metadata, its
@@ -308,33 +309,59 @@ func (rt *Runtime) restoreNode(ctx context.Context, n *node, st *threadState) er
 	return nil
 }
 
-// Fork starts a new root thread whose history is a copy of thread id's
-// (filtered as for a forked spawn: messages only, see ForkMode), with
-// forked_from_id set. The source may be live or not.
+// Fork starts a new root thread (a tree of its own) from thread id, live
+// or stored, with forked_from_id set. ForkFullHistory and ForkLastN copy
+// the source's rollout lines with rollout.Fork (Store.Fork with a Store):
+// the whole history, or the last N user turns without the metadata of the
+// cut part, and a turn left open closed as interrupted. The fork then
+// starts from that copy as a resumed thread does (history, world state,
+// context window), so its first turn restates only what changed. A live
+// source is forked as far as its rollout was flushed (at the end of each
+// turn and after delivered mail). ForkNone starts an empty thread. opts'
+// Instructions, when empty, are the source's.
 func (rt *Runtime) Fork(ctx context.Context, id rollout.ThreadID, mode ForkMode, opts ThreadOptions) (*Agent, error) {
-	var hist []rollout.ResponseItem
-	var world *rollout.WorldState
-	if n, err := rt.lookup(id); err == nil {
-		hist = n.agent.History()
-		world = n.agent.WorldState()
-	} else {
-		st, err := rt.loadThread(id)
-		if err != nil {
-			return nil, err
-		}
-		hist = st.history
-		world = replayWorld(st.hist.WorldState, rt.cfg.Logger)
-		if opts.Instructions == "" {
-			opts.Instructions = baseInstructions(st.meta)
-		}
+	src, err := rollout.FindThread(rt.cfg.Home, id, true)
+	if err != nil {
+		return nil, fmt.Errorf("control: fork %s: %w", id, err)
+	}
+	srcMeta, err := rollout.ReadMeta(src)
+	if err != nil {
+		return nil, fmt.Errorf("control: fork %s: %w", id, err)
+	}
+	if opts.Instructions == "" {
+		opts.Instructions = baseInstructions(srcMeta)
 	}
 	if mode.Kind == ForkNone {
-		hist = nil
+		return rt.startRoot(ctx, opts, id)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	t, n, err := rt.newRoot(opts)
+	if err != nil {
+		return nil, err
+	}
+	meta := rt.newMeta(n, nil, id)
+	lastTurns := 0
+	if mode.Kind == ForkLastN {
+		lastTurns = mode.Turns
+	}
+	if rt.cfg.Store != nil {
+		n.rec, err = rt.cfg.Store.Fork(ctx, id, sqlitestore.ForkOptions{LastTurns: lastTurns, Meta: meta})
 	} else {
-		hist = forkHistory(hist, mode)
+		n.rec, err = rollout.Fork(ctx, src, rollout.ForkOptions{NewID: n.id, Path: rollout.SessionPath(rt.cfg.Home, rt.cfg.Clock(), n.id),
+			LastTurns: lastTurns, Meta: meta, Clock: rt.cfg.Clock})
 	}
-	if mode.Kind != ForkFullHistory {
-		world = nil // the fork gets full context on its first turn
+	if err != nil {
+		t.journal.close()
+		return nil, fmt.Errorf("control: fork %s: %w", id, err)
 	}
-	return rt.startRoot(ctx, opts, hist, world, id)
+	st, err := rt.loadThread(n.id)
+	if err != nil {
+		n.rec.Close()
+		t.journal.close()
+		return nil, fmt.Errorf("control: fork %s: %w", id, err)
+	}
+	n.resume, n.lastMode = st.hist, st.mode
+	return rt.runRoot(t, n)
 }

@@ -161,50 +161,58 @@ func (rt *Runtime) Close() error {
 // Start creates a new root thread (/root of a new tree) and starts its
 // agent, idle until input is submitted.
 func (rt *Runtime) Start(ctx context.Context, opts ThreadOptions) (*Agent, error) {
-	return rt.startRoot(ctx, opts, nil, nil, "")
+	return rt.startRoot(ctx, opts, "")
 }
 
-// startRoot creates a root thread whose rollout starts with hist (a fork's
-// copied history) and starts its agent.
-func (rt *Runtime) startRoot(ctx context.Context, opts ThreadOptions, hist []rollout.ResponseItem, world *rollout.WorldState, forkedFrom rollout.ThreadID) (*Agent, error) {
+// startRoot creates an empty root thread (forkedFrom: the source of a
+// ForkNone fork, else "") and starts its agent.
+func (rt *Runtime) startRoot(ctx context.Context, opts ThreadOptions, forkedFrom rollout.ThreadID) (*Agent, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	t, n, err := rt.newRoot(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := n.create(ctx, rt.newMeta(n, nil, forkedFrom), nil); err != nil {
+		t.journal.close()
+		return nil, err
+	}
+	return rt.runRoot(t, n)
+}
+
+// newRoot makes the tree and root node of a new thread, with its mail
+// journal open. It starts nothing.
+func (rt *Runtime) newRoot(opts ThreadOptions) (*tree, *node, error) {
 	id := rollout.ThreadID(rt.cfg.NewID())
 	if opts.Mode == "" {
 		opts.Mode = ModeExplicitRequestOnly
 	}
 	j, err := openJournal(rt.cfg.Home, id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	t := &tree{session: id, byPath: map[string]*node{}, journal: j, opts: opts}
 	n := &node{rt: rt, tree: t, id: id, path: RootPath, originator: rt.cfg.Originator,
 		roots: opts.SelectedCapabilityRoots, instructions: opts.Instructions, mode: opts.Mode}
 	n.init()
-	meta := rt.newMeta(n, nil, forkedFrom)
-	items := make([]rollout.Item, len(hist))
-	now := rt.cfg.Clock()
-	for i := range hist {
-		items[i] = rollout.Item{Timestamp: now, Payload: &hist[i]}
-	}
-	n.history = hist
-	items = n.inheritWorld(world, items)
-	if err := n.create(ctx, meta, items); err != nil {
-		j.close()
-		return nil, err
-	}
+	return t, n, nil
+}
+
+// runRoot registers a new tree whose root's rollout exists and starts the
+// root, idle.
+func (rt *Runtime) runRoot(t *tree, n *node) (*Agent, error) {
 	rt.mu.Lock()
 	if rt.closed {
 		rt.mu.Unlock()
 		n.rec.Close()
-		j.close()
+		t.journal.close()
 		return nil, ErrClosed
 	}
 	t.root = n
 	t.byPath[n.path.String()] = n
-	rt.trees[id] = t
-	rt.byThread[id] = n
+	rt.trees[n.id] = t
+	rt.byThread[n.id] = n
 	rt.mu.Unlock()
 	if err := rt.run(n, StatusIdle); err != nil {
 		return nil, err

@@ -168,16 +168,6 @@ func (n *node) inheritWorld(ws *rollout.WorldState, items []rollout.Item) []roll
 	return append(items, it)
 }
 
-// replayWorld is the world state a stored thread's records leave, for a
-// fork of a thread that is not live.
-func replayWorld(items []rollout.Item, log *slog.Logger) *rollout.WorldState {
-	ws, warnings := agent.ReplayWorldState(items)
-	for _, w := range warnings {
-		log.Warn("control: " + w)
-	}
-	return ws
-}
-
 // isContextual reports whether a user message is harness context (an
 // <environment_context> world-state fragment, ...) rather than a user
 // turn: forks and rollbacks count turns by real user messages only.

@@ -259,10 +259,11 @@ func TestContextualFragmentsAreNotTurns(t *testing.T) {
 	}
 }
 
-// TestRuntimeForkWorldState: Runtime.Fork with full history, of a live
-// thread and of a stored one, starts the fork from the source's world
-// state (a full record after the copied history; its first turn restates
-// nothing); a last-N fork records full context on its first turn.
+// TestRuntimeForkWorldState: Runtime.Fork copies the source's rollout
+// lines (rollout.Fork), world_state records included, of a live thread and
+// of a stored one, and the fork starts from them as a resumed thread does:
+// its first turn restates nothing. A last-N fork keeps the metadata of the
+// turns it copies, so with the whole (single) turn kept it inherits too.
 func TestRuntimeForkWorldState(t *testing.T) {
 	e, roots := worldEnv(t)
 	e.model.Route(modeltest.ForAgent("/root"), modeltest.Text("one"), modeltest.Text("f1"), modeltest.Text("f2"), modeltest.Text("f3"))
@@ -274,19 +275,18 @@ func TestRuntimeForkWorldState(t *testing.T) {
 	e.submit(root, "hello")
 	check := func(name string, f *Agent, want []bool, inherited bool) {
 		t.Helper()
+		copied := len(e.threadItems(f.ID()))
 		e.submit(f, "in the fork")
 		items := e.threadItems(f.ID())
-		firstWorld, firstTurn := -1, -1
-		for i, it := range items {
-			if _, ok := it.Payload.(*rollout.WorldState); ok && firstWorld < 0 {
-				firstWorld = i
-			}
-			if ev, ok := it.Payload.(*rollout.EventMsg); ok && ev.Is(rollout.EventTurnStarted) && firstTurn < 0 {
-				firstTurn = i
-			}
+		if got := worldFlags(items[:copied]); len(got) == 0 {
+			t.Errorf("%s: the fork copied no world_state record", name)
 		}
-		if got := firstWorld < firstTurn; got != inherited {
-			t.Errorf("%s: world state inherited (recorded before the fork's first turn) = %v, want %v", name, got, inherited)
+		restated := false
+		for _, full := range worldFlags(items[copied:]) {
+			restated = restated || full
+		}
+		if restated == inherited {
+			t.Errorf("%s: world state inherited (no full record in the fork's first turn) = %v, want %v", name, !restated, inherited)
 		}
 		got := worldFlags(items)
 		if len(got) != len(want) {
@@ -312,8 +312,8 @@ func TestRuntimeForkWorldState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The copied turn's user text is kept; the world state is restated.
-	check("last 1", lastN, []bool{true}, false)
+	// The copied turn keeps its world_state record: nothing is restated.
+	check("last 1", lastN, []bool{true}, true)
 	e.restart()
 	stored, err := e.rt.Fork(context.Background(), root.ID(), ForkMode{Kind: ForkFullHistory}, opts)
 	if err != nil {
