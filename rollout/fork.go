@@ -38,7 +38,9 @@ type ForkOptions struct {
 // the ordinal changes in a paginated thread, renumbered after the new
 // session_meta). With LastTurns > 0 only the lines from the start of the
 // LastTurns-th last surviving user turn are copied: metadata lines of the
-// cut part (session_meta, turn_context, world_state, ...) are not. If the
+// cut part (session_meta, turn_context, world_state, ...) are not, nor are
+// the world_state records of the kept turns (SPEC-agent 3.7: such a fork
+// starts without a world-state baseline). If the
 // parent's last turn is still open (started, never ended), a turn_aborted
 // {reason: interrupted} closes it in the fork, as Codex does. Corrupt lines
 // of the parent are skipped; an unsupported history mode fails closed.
@@ -98,7 +100,10 @@ func Fork(ctx context.Context, srcPath string, opts ForkOptions) (*Recorder, err
 			if i >= total {
 				break
 			}
-			if i >= cut {
+			// A last-turns fork has no world-state baseline (it gets full
+			// context on its first turn), so the kept turns' world_state
+			// records, patches against a baseline it lacks, are dropped.
+			if i >= cut && (opts.LastTurns <= 0 || it.Kind() != KindWorldState) {
 				if err := rec.AppendItems(it); err != nil {
 					return "", err
 				}

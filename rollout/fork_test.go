@@ -103,7 +103,13 @@ func TestForkLastTurns(t *testing.T) {
 			}
 			// Copied lines are the parent's tail, byte-identical (but the
 			// ordinal).
-			parent := fileLines(t, tt.src)
+			// The kept turns' world_state records are dropped.
+			var parent [][]byte
+			for _, l := range fileLines(t, tt.src) {
+				if !bytes.Contains(l, []byte(`"type":"world_state"`)) {
+					parent = append(parent, l)
+				}
+			}
 			tail := parent[len(parent)-(len(items)-1):]
 			for i, l := range tail {
 				if tt.firstKind == KindEventMsg { // paginated: renumbered
@@ -111,6 +117,11 @@ func TestForkLastTurns(t *testing.T) {
 				}
 				if !bytes.Equal(items[i+1].Raw(), l) {
 					t.Fatalf("copied line %d differs:\n got %s\nwant %s", i, items[i+1].Raw(), l)
+				}
+			}
+			for _, it := range items {
+				if it.Kind() == KindWorldState {
+					t.Errorf("last-turns fork copied a world_state record: %s", it.Raw())
 				}
 			}
 			tt.check(t, items)
