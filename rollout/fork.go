@@ -39,8 +39,9 @@ type ForkOptions struct {
 // session_meta). With LastTurns > 0 only the lines from the start of the
 // LastTurns-th last surviving user turn are copied: metadata lines of the
 // cut part (session_meta, turn_context, world_state, ...) are not, nor are
-// the world_state records of the kept turns (SPEC-agent 3.7: such a fork
-// starts without a world-state baseline). If the
+// the kept turns' world_state patches that come before their first full
+// record (SPEC-agent 3.7: such a fork starts without a world-state
+// baseline). If the
 // parent's last turn is still open (started, never ended), a turn_aborted
 // {reason: interrupted} closes it in the fork, as Codex does. Corrupt lines
 // of the parent are skipped; an unsupported history mode fails closed.
@@ -89,6 +90,18 @@ func Fork(ctx context.Context, srcPath string, opts ForkOptions) (*Recorder, err
 	copyItems := func(rec *Recorder) (string, error) {
 		open := ""
 		i := 0
+		// A last-turns fork starts without a world-state baseline: the
+		// kept turns' patch records before their first full record patch a
+		// baseline it lacks and are dropped.
+		sawFull := opts.LastTurns <= 0
+		keep := func(it Item) bool {
+			ws, ok := it.Payload.(*WorldState)
+			if !ok || sawFull {
+				return true
+			}
+			sawFull = ws.Full
+			return ws.Full
+		}
 		for it, err := range Read(srcPath, ReadOptions{}) {
 			if err != nil {
 				var ce *CorruptError
@@ -100,10 +113,7 @@ func Fork(ctx context.Context, srcPath string, opts ForkOptions) (*Recorder, err
 			if i >= total {
 				break
 			}
-			// A last-turns fork has no world-state baseline (it gets full
-			// context on its first turn), so the kept turns' world_state
-			// records, patches against a baseline it lacks, are dropped.
-			if i >= cut && (opts.LastTurns <= 0 || it.Kind() != KindWorldState) {
+			if i >= cut && keep(it) {
 				if err := rec.AppendItems(it); err != nil {
 					return "", err
 				}
