@@ -12,6 +12,7 @@ import (
 
 	"github.com/troupe-run/troupe/agent"
 	"github.com/troupe-run/troupe/agent/modeltest"
+	"github.com/troupe-run/troupe/rollout/sqlitestore"
 )
 
 var bench10k = flag.Bool("control.bench10k", false, "also run BenchmarkSpawnTurn with 10 000 agents")
@@ -19,22 +20,30 @@ var bench10k = flag.Bool("control.bench10k", false, "also run BenchmarkSpawnTurn
 // BenchmarkSpawnTurn: a root spawns n agents in one response; each runs one
 // scripted turn and sends its FINAL_ANSWER back. Reported: agents/s and
 // heap per idle agent (after all completed), per size, so growth can be
-// compared across sizes of the same run.
+// compared across sizes of the same run; and per way of writing threads:
+// rollout recorders with an in-memory edge index (the baseline), or a
+// sqlitestore.Store (Config.Store: index rows and edges kept current).
 func BenchmarkSpawnTurn(b *testing.B) {
 	sizes := []int{100, 1000}
 	if *bench10k {
 		sizes = append(sizes, 10000)
 	}
-	for _, n := range sizes {
-		b.Run(fmt.Sprintf("agents=%d", n), func(b *testing.B) {
-			for b.Loop() {
-				benchSpawn(b, n)
+	for _, onStore := range []bool{false, true} {
+		for _, n := range sizes {
+			name := fmt.Sprintf("recorder/agents=%d", n)
+			if onStore {
+				name = fmt.Sprintf("store/agents=%d", n)
 			}
-		})
+			b.Run(name, func(b *testing.B) {
+				for b.Loop() {
+					benchSpawn(b, n, onStore)
+				}
+			})
+		}
 	}
 }
 
-func benchSpawn(b *testing.B, n int) {
+func benchSpawn(b *testing.B, n int, onStore bool) {
 	b.StopTimer()
 	m := modeltest.New(b)
 	calls := make([]modeltest.Scripted, n)
@@ -43,9 +52,18 @@ func benchSpawn(b *testing.B, n int) {
 	}
 	m.Route(modeltest.ForAgent("/root"), modeltest.Respond(calls...), modeltest.Text("root done"))
 	m.Route(func(r *agent.Request) bool { return strings.HasPrefix(r.Metadata.AgentPath, "/root/") }, repeatText(n)...)
-	rt, err := Open(context.Background(), Config{Home: b.TempDir(), Model: m, NewID: ids(),
+	cfg := Config{Home: b.TempDir(), Model: m, NewID: ids(),
 		Limits: Limits{MaxLiveAgents: n + 1, MaxSpawns: n}, MailboxCapacity: n + 16,
-		Logger: slog.New(slog.DiscardHandler)})
+		Logger: slog.New(slog.DiscardHandler)}
+	if onStore {
+		st, err := sqlitestore.Open(context.Background(), sqlitestore.Config{Home: cfg.Home})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer st.Close()
+		cfg.Store = st
+	}
+	rt, err := Open(context.Background(), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

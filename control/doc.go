@@ -167,6 +167,16 @@
 // Subscribe fans out the events of all agents of a tree; a slow subscriber
 // loses events (counted by Dropped), agents never block on it.
 //
+// # Interrupt
+//
+// Interrupts take effect at safe points (the agent cancels its model
+// stream and tools, records what it has, flushes, and ends the turn as
+// interrupted, with no completion notice). Their scope is explicit:
+// interrupt_agent and Agent.Interrupt stop one agent's turn, as in Codex;
+// Runtime.Interrupt with ScopeSubtree stops an agent and every live
+// descendant. Interrupted agents stay live and can be given more work;
+// close_agent (Runtime.CloseAgent) is what stops a subtree for good.
+//
 // # Tracing
 //
 // With Config.TracerProvider (OpenTelemetry) each agent turn is a span

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -440,10 +441,57 @@ func (a *Agent) Submit(ctx context.Context, text string) (*agent.Turn, error) {
 	return a.n.agent.Submit(ctx, text)
 }
 
-// Interrupt aborts the agent's running turn and waits for it to end.
+// Interrupt aborts the agent's running turn and waits for it to end. Its
+// descendants go on (as interrupt_agent does); see Runtime.Interrupt for a
+// subtree.
 func (a *Agent) Interrupt(ctx context.Context) error {
 	_, err := a.n.agent.Interrupt(ctx)
 	return err
+}
+
+// InterruptScope says what Runtime.Interrupt stops.
+type InterruptScope uint8
+
+// Interrupt scopes.
+const (
+	// ScopeAgent interrupts the agent's running turn only.
+	ScopeAgent InterruptScope = iota
+	// ScopeSubtree interrupts the running turns of the agent and of every
+	// live descendant.
+	ScopeSubtree
+)
+
+// Interrupt aborts the running turn of thread id, or with ScopeSubtree of
+// it and its live descendants (the agent first, then by path, so a parent
+// stops before its children's interrupted turns could matter to it). Each
+// agent stops at a safe point: its model stream and tools are cancelled,
+// what it recorded is flushed, the turn ends as interrupted and sends no
+// completion notice. Agents stay live and addressable. It waits for every
+// interrupted turn to end, or ctx; the first error is returned after all
+// were asked.
+func (rt *Runtime) Interrupt(ctx context.Context, id rollout.ThreadID, scope InterruptScope) error {
+	n, err := rt.lookup(id)
+	if err != nil {
+		return err
+	}
+	targets := []*node{n}
+	if scope == ScopeSubtree {
+		rt.mu.Lock()
+		for _, m := range n.tree.byPath {
+			if m != n && m.agent != nil && m.path.HasPrefix(n.path) {
+				targets = append(targets, m)
+			}
+		}
+		rt.mu.Unlock()
+		slices.SortFunc(targets[1:], func(a, b *node) int { return comparePaths(a.path, b.path) })
+	}
+	var first error
+	for _, m := range targets {
+		if _, err := m.agent.Interrupt(ctx); err != nil && !errors.Is(err, agent.ErrClosed) && first == nil {
+			first = fmt.Errorf("control: interrupt %s: %w", m.path, err)
+		}
+	}
+	return first
 }
 
 // SetMode sets the multi-agent mode of the agent's next turns. A change
