@@ -60,6 +60,9 @@ type Limits struct {
 	MaxSpawns int
 }
 
+// DefaultToolDeadline is Config.ToolDeadline's zero value.
+const DefaultToolDeadline = time.Minute
+
 // Default limits.
 const (
 	DefaultMaxDepth      = 4
@@ -166,6 +169,12 @@ type Config struct {
 	// comp_hash change compacts with the previous turn's model). Zero:
 	// Model serves every name.
 	ModelFor func(name string) (agent.Model, error)
+	// ToolDeadline bounds each multi-agent tool call but wait_agent (which
+	// its timeout_ms bounds, within Wait.Max): a call still running then
+	// (an interrupt_agent whose target does not stop, a spawn held up by a
+	// slow index) is cancelled and the model gets a tool error. Zero:
+	// DefaultToolDeadline. Negative: no deadline.
+	ToolDeadline time.Duration
 	// Nicknames are the names spawned agents get as nicknames (Codex's
 	// agent_nickname, in session_meta and the index): each spawn picks one
 	// at random that the tree has not used; when all are used, the names
@@ -276,6 +285,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
+	}
+	if cfg.ToolDeadline == 0 {
+		cfg.ToolDeadline = DefaultToolDeadline
 	}
 	if cfg.Rand == nil {
 		cfg.Rand = defaultIntn

@@ -63,7 +63,12 @@
 //
 // Limits (Config.Limits) bound depth (default 4), live agents per tree
 // (default 32, the root included) and spawns per tree (default 1024); a
-// spawn over a limit is a tool error for the model.
+// spawn over a limit is a tool error for the model. Deadlines are the
+// runtime's, not the model's: wait_agent's timeout_ms is checked against
+// Config.Wait, and every other multi-agent call is cancelled after
+// Config.ToolDeadline (default one minute; an interrupt_agent whose target
+// does not stop, say), the model getting "collab tool failed: <tool> did
+// not finish within <d>".
 //
 // # The thread store
 //

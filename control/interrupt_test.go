@@ -2,10 +2,12 @@ package control
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/troupe-run/troupe/agent/modeltest"
+	"github.com/troupe-run/troupe/capability"
 )
 
 // TestInterruptScope: Runtime.Interrupt with ScopeAgent stops only the
@@ -54,5 +56,29 @@ func TestInterruptScope(t *testing.T) {
 				t.Errorf("Tree() has %d agents after the interrupt, want 3", len(infos))
 			}
 		})
+	}
+}
+
+// TestToolDeadline: a multi-agent tool call still running at
+// Config.ToolDeadline is cancelled and the model gets a tool error; a call
+// cut by its turn's end is left to the agent (the cancellation is
+// returned).
+func TestToolDeadline(t *testing.T) {
+	n := &node{rt: &Runtime{cfg: Config{ToolDeadline: time.Millisecond}}}
+	stuck := &maTool{n: n, spec: specInterrupt, fn: func(ctx context.Context, _ capability.Call) (capability.Output, error) {
+		<-ctx.Done()
+		return capability.Output{}, ctx.Err()
+	}}
+	out, err := stuck.Call(context.Background(), capability.Call{ID: "c1", Name: "interrupt_agent"})
+	want := "collab tool failed: interrupt_agent did not finish within 1ms"
+	if err != nil || !out.IsError || out.Text != want {
+		t.Errorf("Call(past the deadline) = %+v, %v; want error output %q", out, err, want)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	n.rt.cfg.ToolDeadline = time.Hour
+	if out, err := stuck.Call(ctx, capability.Call{ID: "c2", Name: "interrupt_agent"}); !errors.Is(err, context.Canceled) {
+		t.Errorf("Call(turn cancelled) = %+v, %v; want context.Canceled", out, err)
 	}
 }

@@ -41,14 +41,29 @@ func (t *maTool) Spec() capability.Spec { return t.spec }
 func (t *maTool) Call(ctx context.Context, call capability.Call) (out capability.Output, err error) {
 	ctx, end := t.n.toolSpan(ctx, t.spec.Name, call)
 	defer func() { end(out, err) }()
-	out, err = t.fn(ctx, call)
-	// A call cut by its turn's end (ctx done, whatever the cause) is the
-	// agent's to report as aborted, not a tool error for the model.
-	if err != nil && !isRuntimeErr(err) && ctx.Err() == nil {
+	tctx := ctx
+	if d := t.n.rt.cfg.ToolDeadline; d > 0 && t.spec.Name != specWait.Name {
+		var cancel context.CancelFunc
+		tctx, cancel = context.WithTimeoutCause(ctx, d, errToolDeadline)
+		defer cancel()
+	}
+	out, err = t.fn(tctx, call)
+	switch {
+	case ctx.Err() != nil:
+		// Cut by its turn's end (whatever the cause): the agent reports
+		// the call as aborted.
+		return out, err
+	case err != nil && errors.Is(context.Cause(tctx), errToolDeadline):
+		return capability.ErrorOutput("collab tool failed: %s did not finish within %v", t.spec.Name, t.n.rt.cfg.ToolDeadline), nil
+	case err != nil && !isRuntimeErr(err):
 		return capability.Output{Text: err.Error(), IsError: true}, nil
 	}
 	return out, err
 }
+
+// errToolDeadline is the cause of a multi-agent tool call cancelled by
+// Config.ToolDeadline.
+var errToolDeadline = errors.New("control: tool deadline exceeded")
 
 // isRuntimeErr reports errors that mean the runtime could not act (the
 // turn was cancelled), as opposed to tool errors for the model.
