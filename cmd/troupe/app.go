@@ -37,7 +37,7 @@ Commands:
   index rebuild            rebuild the index from the rollouts on disk
   run SCENARIO [--crash] [--fresh]
                            run an example scenario into the home: research_team,
-                           long_running (offline unless OPENAI_API_KEY is set)
+                           code_review, long_running (offline unless OPENAI_API_KEY is set)
   help
 
 Every command takes --home DIR (default ~/.troupe; a Codex home such as ~/.codex

@@ -65,6 +65,17 @@ func TestRunScenarios(t *testing.T) {
 			search: "torn last line is repaired", agent: "/root/durability",
 		},
 		{
+			scenario: "code_review", runs: 1,
+			trace: "[/root/fixer] tool run_tests {}",
+			tree: []string{
+				`/root  [completed]  "Verdict: approve, with the fixer's change.`,
+				`└── /root/fixer  [completed, open]  "Allow now caps the refill`,
+			},
+			// The fixer has the reviewer's request only through the fork of
+			// its last turn.
+			search: "make sure it is fixed before it lands", agent: "/root/fixer",
+		},
+		{
 			scenario: "long_running", runs: 2,
 			trace: "[/root/watcher] wakes: sleep interrupted by new input",
 			tree: []string{

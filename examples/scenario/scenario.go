@@ -65,7 +65,7 @@ type Result struct {
 
 // All returns the scenarios, by name.
 func All() []*Scenario {
-	s := []*Scenario{researchTeam(), longRunning()}
+	s := []*Scenario{researchTeam(), codeReview(), longRunning()}
 	slices.SortFunc(s, func(a, b *Scenario) int {
 		switch {
 		case a.Name < b.Name:

@@ -124,6 +124,20 @@ func TestGoldenResearchTeam(t *testing.T) {
 	}
 }
 
+// TestGoldenCodeReview runs go test in the checkout it makes (through the
+// review kit's run_tests tool), so it needs a POSIX shell and Go in PATH.
+func TestGoldenCodeReview(t *testing.T) {
+	noLeak(t)
+	home := t.TempDir()
+	out, _ := run(t, "code_review", home, scenario.Options{})
+	golden(t, "code_review", out)
+	// The fixer's edits are in the checkout.
+	b, err := os.ReadFile(filepath.Join(home, "examples", "code_review", "checkout", "ratelimit", "limiter.go"))
+	if err != nil || !strings.Contains(string(b), "min(l.burst,") {
+		t.Errorf("limiter.go after the review = %q, %v; want the capped refill", b, err)
+	}
+}
+
 func TestGoldenLongRunning(t *testing.T) {
 	noLeak(t)
 	home := t.TempDir()

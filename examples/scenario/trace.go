@@ -359,20 +359,20 @@ func (t *Trace) printItem(id rollout.ThreadID, item agent.TurnItem) {
 			}
 			t.line(id, "wait over: %s", it.Output)
 		case "list_agents", "close_agent":
-			t.line(id, "%s -> %s", it.Tool, clip(it.Output, 6))
+			t.line(id, "%s -> %s", it.Tool, clip(it.Output, 8))
 		default:
 			status := ""
 			if it.Status == agent.StatusFailed {
 				status = " (failed)"
 			}
-			t.line(id, "tool %s %s%s\n%s", it.Tool, compactJSON(it.Arguments), status, arrow(clip(it.Output, 6)))
+			t.line(id, "tool %s %s%s\n%s", it.Tool, compactJSON(it.Arguments), status, arrow(clip(it.Output, 8)))
 		}
 	case *agent.CommandExecution:
 		code := "?"
 		if it.ExitCode != nil {
 			code = fmt.Sprint(*it.ExitCode)
 		}
-		t.line(id, "$ %s (exit %s)\n%s", strings.Join(it.Command, " "), code, arrow(clip(it.AggregatedOutput, 6)))
+		t.line(id, "$ %s (exit %s)\n%s", strings.Join(it.Command, " "), code, arrow(clip(it.AggregatedOutput, 8)))
 	case *agent.ContextCompaction:
 		t.line(id, "compacts its context")
 	}
