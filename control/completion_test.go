@@ -119,3 +119,26 @@ func TestCompletionTriggersTurn(t *testing.T) {
 		t.Errorf("FINAL_ANSWER senders = %v, want [/root/a]", got)
 	}
 }
+
+func TestTruncateMiddleTokens(t *testing.T) {
+	for _, tt := range []struct {
+		s    string
+		max  int
+		want string
+	}{
+		{"", 2, ""},
+		{"12345678", 2, "12345678"},
+		{"123456789abc", 2, "1234…1 tokens truncated…9abc"},
+		{"0123456789abcdefghij", 2, "0123…3 tokens truncated…ghij"},
+		// Runes are never split: é is 2 bytes.
+		{"aaaéébbbbbbbbbbbbbbb", 2, "aaa…4 tokens truncated…bbbb"},
+	} {
+		if got := truncateMiddleTokens(tt.s, tt.max); got != tt.want {
+			t.Errorf("truncateMiddleTokens(%q, %d) = %q, want %q", tt.s, tt.max, got, tt.want)
+		}
+	}
+	long := strings.Repeat("x", 10000)
+	if got := truncateMiddleTokens(long, completionErrorMaxTokens); len(got) > 3700 || !strings.Contains(got, "…1600 tokens truncated…") {
+		t.Errorf("truncateMiddleTokens(10000 bytes, 900) = %d bytes, %.60q…", len(got), got)
+	}
+}

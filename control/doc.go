@@ -97,11 +97,13 @@
 // that form. Resume replays each thread's world_state records, so the
 // first step after it restates nothing the model already saw (a rollback
 // in the rollout drops them: the next step restates the world). A
-// full-history fork (spawn_agent fork_turns "all", Runtime.Fork with
-// ForkFullHistory) starts from its parent's world state: a full
-// world_state record follows the copied history and the child records only
-// what differs for it; "none" and last-N forks get full context on their
-// first turn. Without Config.Environments agents have the configured tools
+// spawn_agent full-history fork (fork_turns "all") starts from its
+// parent's world state: a full world_state record follows the copied
+// messages and the child records only what differs for it; "none" and
+// last-N spawns get full context on their first turn. Runtime.Fork copies
+// the world_state records with the lines (rollout.Fork; a last-N fork
+// from the first full record of the turns it keeps), so a fork restates
+// only what the copy lacks. Without Config.Environments agents have the configured tools
 // only and no world state.
 //
 // # Spawn order and crash safety
@@ -109,8 +111,8 @@
 // spawn_agent reserves the path and the limits, journals the NEW_TASK
 // mail, creates the child's rollout (session_meta, plus the forked
 // history: fork_turns "all" (default), "none", or "N" last turns, filtered
-// to messages as Codex does), records the spawn edge (parent, child, open) in the
-// Index, and only then starts the child's goroutines and hands it the task.
+// to messages as Codex does), records the spawn edge (parent, child, open)
+// in the Index, and only then starts the child's goroutines and hands it the task.
 // A crash after the edge is recorded leaves a child whose task is in the
 // journal: Resume starts it.
 //
@@ -125,7 +127,8 @@
 // process crash); the file is fsynced on Close. When a child's turn
 // completes (or fails), its parent gets a plaintext FINAL_ANSWER mail
 // ("Message Type: FINAL_ANSWER\nTask name: <parent>\nSender: <child>\n
-// Payload:\n<last message>", or "Agent errored: …" with Codex's suffix);
+// Payload:\n<last message>", or "Agent errored: <error, its middle cut
+// past 900 tokens as Codex does>" with Codex's suffix);
 // an interrupted turn sends nothing; a parent that is gone gets nothing
 // (no escalation).
 //
@@ -165,8 +168,8 @@
 // published last: once an agent is seen completed or errored, its
 // completion notice is already in its parent's mailbox, so an embedder
 // that waits for the children and then submits to the parent finds every
-// notice. The multi-agent mode
-// (Agent.SetMode: explicit_request_only, the default, or proactive) is
+// notice. The multi-agent mode (Agent.SetMode: explicit_request_only, the
+// default, or proactive) is
 // recorded in each turn_context as {"mode":"explicitRequestOnly"} and, when
 // it changes, as Codex's <multi_agent_mode> developer message before it.
 // Subscribe fans out the events of all agents of a tree; a slow subscriber
@@ -212,9 +215,8 @@
 // troupe uses (compactions, rollbacks counting mail as turns as Codex
 // does, legacy inter-agent items, world state, the context window, the
 // last turn_context and token usage, all handed to the agent as
-// agent.Config.Resume), follows the open edges of the
-// index to restore every live descendant with its path, session id and
-// status, closes a turn left open by a crash as interrupted (a turn_aborted
+// agent.Config.Resume), follows the open edges of the index to restore
+// every live descendant with its path, session id, nickname and status, closes a turn left open by a crash as interrupted (a turn_aborted
 // event is appended), and redelivers undelivered mail. Fork copies a
 // thread's rollout lines (rollout.Fork, or Store.Fork with a Store: the
 // full history or the last N user turns) into a new root with
@@ -239,6 +241,7 @@
 // TestTranscripts -update rewrites them) script multi-agent scenarios:
 // spawn, model responses, turns, wait_agent, followup_task,
 // interrupt_agent, close_agent, restart and resume.
-// BenchmarkSpawnTurn measures spawn + one turn + completion per agent
-// (flag -control.bench10k adds 10 000 agents).
+// BenchmarkSpawnTurn measures spawn + one turn + completion per agent,
+// with rollout recorders and with a Store (flag -control.bench10k adds
+// 10 000 agents).
 package control

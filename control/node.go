@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"unicode/utf8"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -266,6 +268,37 @@ func (n *node) turnEnded(r agent.TurnResult) {
 	n.setStatus(st)
 }
 
+// completionErrorMaxTokens bounds the error in an errored child's
+// FINAL_ANSWER (Codex: a 1000-token message less 100 for the envelope).
+const completionErrorMaxTokens = 900
+
+// truncateMiddleTokens keeps the start and the end of s within about
+// maxTokens tokens (4 bytes each), cutting the middle on rune boundaries
+// and marking the cut as Codex does: "…N tokens truncated…".
+func truncateMiddleTokens(s string, maxTokens int) string {
+	maxBytes := maxTokens * 4
+	if len(s) <= maxBytes {
+		return s
+	}
+	left := maxBytes / 2
+	tail := len(s) - (maxBytes - left)
+	prefixEnd, suffixStart := 0, len(s)
+	for i, r := range s {
+		end := i + utf8.RuneLen(r)
+		if end <= left {
+			prefixEnd = end
+			continue
+		}
+		if i >= tail {
+			suffixStart = i
+			break
+		}
+	}
+	suffixStart = max(suffixStart, prefixEnd)
+	removed := (len(s) - maxBytes + 3) / 4
+	return s[:prefixEnd] + "…" + strconv.Itoa(removed) + " tokens truncated…" + s[suffixStart:]
+}
+
 // completionErrorSuffix follows an errored child's error in its FINAL_ANSWER.
 const completionErrorSuffix = "\n\nThis agent's turn failed. If you still need this agent, use the available collaboration tools to give it another task."
 
@@ -280,7 +313,7 @@ func (n *node) notifyParent(st Status) {
 	}
 	payload := st.Message
 	if st.Kind == StatusErrored {
-		payload = "Agent errored: " + st.Message + completionErrorSuffix
+		payload = "Agent errored: " + truncateMiddleTokens(st.Message, completionErrorMaxTokens) + completionErrorSuffix
 	}
 	p := n.parent
 	if p.closing.Load() {
