@@ -207,8 +207,11 @@ func runLongRunning(e *env) error {
 	switch {
 	case m == nil, e.opts.Fresh:
 		return longRunFirst(e)
+	case m.Online != e.online():
+		e.note("-- the unfinished run in the home used the other model (scripted or real); starting over")
+		return longRunFirst(e)
 	case !m.Stopped && !e.online():
-		e.note("The previous run stopped before its stop point; the offline script starts over.")
+		e.note("-- the previous run stopped before its stop point; the offline script starts over")
 		return longRunFirst(e)
 	}
 	return longRunResume(e, m)

@@ -36,8 +36,10 @@ type Sequencer struct {
 	trace *Trace
 	tb    modeltest.Standalone
 	model *modeltest.Model
-	// Stuck bounds how long a request waits for the script to move on
-	// before it fails (a script that does not match what the agents do).
+	// Stuck bounds how long a request waits, with nothing else moving,
+	// for the script to reach it before it fails (a script that does not
+	// match what the agents do). Generous: another agent's tool (a cold
+	// go test in code_review) may run meanwhile.
 	Stuck time.Duration
 }
 
@@ -45,7 +47,7 @@ var _ agent.Model = (*Sequencer)(nil)
 
 // NewSequencer returns a sequencer over steps, printing to out.
 func NewSequencer(out io.Writer, steps ...Step) *Sequencer {
-	s := &Sequencer{trace: NewTrace(out), Stuck: 30 * time.Second}
+	s := &Sequencer{trace: NewTrace(out), Stuck: 2 * time.Minute}
 	s.trace.seq = true
 	s.model = modeltest.New(&s.tb)
 	byAgent := map[string][]modeltest.Scripted{}
