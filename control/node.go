@@ -183,7 +183,7 @@ func (n *node) build(initial StatusKind) error {
 		AgentPath:    n.path.String(),
 		Model:        rt.model,
 		ModelName:    rt.cfg.ModelName,
-		ModelFor:     rt.cfg.ModelFor,
+		ModelFor:     rt.modelFor(),
 		Compaction:   rt.cfg.Compaction,
 		Instructions: n.instructions,
 		Tools:        tools,
