@@ -146,7 +146,9 @@
 // environment), and supplies the built-in sections: "environments"
 // (Codex's shape and <environment_context> rendering: id, cwd, status
 // available/starting/disconnected, shell, current_date, timezone from
-// Config.Now) and "capability_roots" (available roots with skills and
+// Config.Now; a time in time.Local is named by its IANA name, from
+// WorkspaceConfig.LocalZone or else ZoneSources: TZ, the /etc/localtime
+// link, /etc/timezone, and the zone abbreviation when none names it) and "capability_roots" (available roots with skills and
 // tools, unavailable ones with why), plus any sections its Sections hook
 // adds (control adds the agent's place in its tree). A root whose
 // environment starts, fails or goes away leaves the next step's tools and
