@@ -301,7 +301,14 @@ func runReviewIn(e *env, dir string) error {
 		return err
 	}
 	reg := environment.NewRegistry(environment.RegistryConfig{Logger: e.opts.Logger})
-	defer reg.Close() // after the runtime: e.close runs first (deferred in Run)
+	// The registry outlives the runtime: close the runtime (idempotent;
+	// Run's cleanup closes it again) before the registry, on every path.
+	defer func() {
+		if e.rt != nil {
+			e.rt.Close()
+		}
+		reg.Close()
+	}()
 	h, err := reg.Register(environment.Registration{ID: "review", Env: &checkout{Local: local, dir: dir}, Lazy: true})
 	if err != nil {
 		return err
@@ -336,14 +343,5 @@ func runReviewIn(e *env, dir string) error {
 		return err
 	}
 	e.note("-- environment %q is %s: it started when the reviewer's first step needed it", h.ID(), h.State())
-	return closeRuntimeFirst(e)
-}
-
-// closeRuntimeFirst closes the runtime before the registry (deferred by
-// the caller) goes away; env.close later finds it closed.
-func closeRuntimeFirst(e *env) error {
-	if e.rt == nil {
-		return nil
-	}
 	return e.rt.Close()
 }
