@@ -194,8 +194,9 @@
 // request a span under its turn (troupe.model), whose context the Model
 // receives so an instrumented client carries it to the provider. A
 // spawned agent's turns are children of the spawn_agent call that created
-// it, so the work of a whole tree is one trace; a root's turn is a child
-// of the span in the context given to Agent.Submit, if any. Span contexts
+// it (a turn started by followup_task, of that call), so the work of a
+// whole tree is one trace; a root's turn is a child of the span in the
+// context given to Agent.Submit, if any. Span contexts
 // are not persisted: after Resume, a restored agent's turns start traces
 // of their own.
 //

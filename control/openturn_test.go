@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -136,5 +138,46 @@ func TestResumeAppliesRollbackAsCodex(t *testing.T) {
 	want := []string{"user: one", "assistant: answer one"}
 	if strings.Join(got, " | ") != strings.Join(want, " | ") {
 		t.Errorf("history after rollback = %q, want %q", got, want)
+	}
+}
+
+// TestLoadThreadMatchesLoadHistory: on real Codex 0.169 rollouts (and one
+// of troupe's), the history loadThread reconstructs (holding only the
+// items the reconstruction reads) is rollout.LoadHistory's.
+func TestLoadThreadMatchesLoadHistory(t *testing.T) {
+	files, err := filepath.Glob("../rollout/sqlitestore/testdata/codex-0.169/*/codex_home/sessions/*/*/*/rollout-*.jsonl")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no corpus rollouts: %v", err)
+	}
+	e := newEnv(t, nil)
+	e.model.Route(modeltest.ForAgent("/root"), modeltest.Text("one"))
+	root := e.start()
+	e.submit(root, "hello")
+	files = append(files, root.n.rec.Path())
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			fi, err := rollout.ParseFileName(f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			home := filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(filepath.Dir(f)))))
+			rt, err := Open(context.Background(), Config{Home: home, Model: modeltest.New(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rt.Close()
+			st, err := rt.loadThread(fi.ID)
+			if err != nil {
+				t.Fatalf("loadThread() = %v", err)
+			}
+			want, _, err := rollout.LoadHistory(f)
+			if err != nil {
+				t.Fatalf("LoadHistory() = %v", err)
+			}
+			if !reflect.DeepEqual(st.hist, want) {
+				t.Errorf("loadThread history differs from LoadHistory:\n got %d items, window %+v, usage %+v\nwant %d items, window %+v, usage %+v",
+					len(st.hist.Items), st.hist.Window, st.hist.TokenUsage, len(want.Items), want.Window, want.TokenUsage)
+			}
+		})
 	}
 }

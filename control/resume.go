@@ -53,6 +53,9 @@ func (rt *Runtime) loadThread(id rollout.ThreadID) (*threadState, error) {
 		}
 		if ev, ok := it.Payload.(*rollout.EventMsg); ok {
 			st.applyEvent(ev)
+			if !resumeEvent(ev) {
+				continue // not read by the reconstruction: not held
+			}
 		}
 		items = append(items, it)
 	}
@@ -69,6 +72,16 @@ func (rt *Runtime) loadThread(id rollout.ThreadID) (*threadState, error) {
 		st.mode = parseModeJSON(tc.MultiAgentMode)
 	}
 	return st, nil
+}
+
+// resumeEvent reports whether rollout.ReconstructHistory reads an event
+// (turn boundaries, user messages, rollbacks, token counts). Other events
+// (deltas, tool output, item lifecycle), the bulk of a long rollout, are
+// not held while a thread is loaded; TestLoadThreadMatchesLoadHistory
+// checks the result against rollout.LoadHistory.
+func resumeEvent(ev *rollout.EventMsg) bool {
+	return ev.Is(rollout.EventTurnStarted) || ev.Is(rollout.EventTurnComplete) || ev.Is(rollout.EventTurnAborted) ||
+		ev.Is(rollout.EventUserMessage) || ev.Is(rollout.EventThreadRolledBack) || ev.Is(rollout.EventTokenCount)
 }
 
 // applyEvent follows the turn events: the status the last turn left, and

@@ -148,16 +148,16 @@ func (n *node) spawnAgent(ctx context.Context, call capability.Call) (capability
 }
 
 func (n *node) sendMessage(ctx context.Context, call capability.Call) (capability.Output, error) {
-	return n.message(call, false)
+	return n.message(ctx, call, false)
 }
 
 func (n *node) followupTask(ctx context.Context, call capability.Call) (capability.Output, error) {
-	return n.message(call, true)
+	return n.message(ctx, call, true)
 }
 
 // message is send_message (trigger false) and followup_task (trigger
 // true): sealed mail to a live agent of the tree.
-func (n *node) message(call capability.Call, trigger bool) (capability.Output, error) {
+func (n *node) message(ctx context.Context, call capability.Call, trigger bool) (capability.Output, error) {
 	a, err := parseMessageArgs(call.Arguments)
 	if err != nil {
 		return capability.Output{}, err
@@ -188,7 +188,13 @@ func (n *node) message(call capability.Call, trigger bool) (capability.Output, e
 		Content:     []mailbox.Part{mailbox.Text(mailbox.Header(kind, n.path.String(), target.path.String())), mailbox.Sealed(sealed)},
 		TriggerTurn: trigger,
 	}
+	// Set before delivery: the mail may start the target's turn at once.
+	forget := func() {}
+	if trigger {
+		forget = target.traceNextTurnUnder(ctx)
+	}
 	if err := n.rt.deliver(target, msg); err != nil {
+		forget()
 		if errors.Is(err, mailbox.ErrFull) {
 			return capability.Output{}, fmt.Errorf("collab tool failed: the mailbox of %s is full; try again after it has read its mail", target.path)
 		}

@@ -91,6 +91,30 @@ func (n *node) turnSpanEnd(r agent.TurnResult) {
 	span.End()
 }
 
+// traceNextTurnUnder makes the span in ctx (a followup_task call) the
+// parent of n's next turn, when n is not running one (a follow-up to a
+// running agent joins its turn). The returned func undoes it if that turn
+// has not started (the mail was not delivered).
+func (n *node) traceNextTurnUnder(ctx context.Context) (forget func()) {
+	sc := trace.SpanContextFromContext(ctx)
+	if n.rt.tracer == nil || !sc.IsValid() {
+		return func() {}
+	}
+	n.tr.mu.Lock()
+	defer n.tr.mu.Unlock()
+	if n.tr.turn != nil {
+		return func() {}
+	}
+	n.tr.submit = sc
+	return func() {
+		n.tr.mu.Lock()
+		defer n.tr.mu.Unlock()
+		if n.tr.submit.Equal(sc) {
+			n.tr.submit = trace.SpanContext{}
+		}
+	}
+}
+
 // turnContext returns ctx carrying the running turn's span, so spans
 // started from it (tool calls, model requests) are its children.
 func (n *node) turnContext(ctx context.Context) context.Context {

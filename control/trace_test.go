@@ -105,6 +105,37 @@ func TestTraceParentToChild(t *testing.T) {
 	if s := turnOf["/root/a/b"]; s != nil && attr(s, attrSessionID) != string(root.ID()) {
 		t.Errorf("/root/a/b turn: session attribute %q, want %s", attr(s, attrSessionID), root.ID())
 	}
+
+	// A follow-up's turn is a child of the followup_task call.
+	m.Route(modeltest.ForAgent("/root"),
+		modeltest.CallID("c5", "followup_task", `{"target":"a","message":"more"}`),
+		modeltest.Text("asked"))
+	m.Route(modeltest.ForAgent("/root/a"), modeltest.Text("a again"))
+	e.submit(root, "follow up")
+	waitFor(t, "a's second turn span", func() bool {
+		n := 0
+		for _, s := range rec.Ended() {
+			if s.Name() == spanTurn && attr(s, attrAgentPath) == "/root/a" {
+				n++
+			}
+		}
+		return n == 2
+	})
+	var followup, second sdktrace.ReadOnlySpan
+	for _, s := range rec.Ended() {
+		switch {
+		case s.Name() == spanTool+" followup_task":
+			followup = s
+		case s.Name() == spanTurn && attr(s, attrAgentPath) == "/root/a" && s.SpanContext().SpanID() != turnOf["/root/a"].SpanContext().SpanID():
+			second = s
+		}
+	}
+	if followup == nil || second == nil {
+		t.Fatalf("followup span %v, a's second turn %v", followup, second)
+	}
+	if second.Parent().SpanID() != followup.SpanContext().SpanID() {
+		t.Errorf("/root/a's follow-up turn: parent %s, want the followup_task call %s", second.Parent().SpanID(), followup.SpanContext().SpanID())
+	}
 }
 
 func spanCtx(s sdktrace.ReadOnlySpan) trace.SpanContext {
