@@ -397,7 +397,8 @@ func (a *Agent) summaryAttempt(t *turn, m Model, req *Request) (string, error) {
 }
 
 // keptUserMessages returns the most recent real user messages of history
-// (not harness context, not earlier summaries) within budget approximate
+// (not harness context such as world-state fragments, see
+// IsHarnessContext; not earlier summaries) within budget approximate
 // tokens, newest first, the oldest one kept truncated to fit, in
 // chronological order.
 func keptUserMessages(history []rollout.ResponseItem, budget int) []rollout.ResponseItem {
@@ -405,7 +406,7 @@ func keptUserMessages(history []rollout.ResponseItem, budget int) []rollout.Resp
 	remaining := budget
 	for i := len(history) - 1; i >= 0 && remaining > 0; i-- {
 		it := &history[i]
-		if !it.IsUserMessage() || !rollout.IsUserTurnBoundary(it) {
+		if !it.IsUserMessage() || IsHarnessContext(it) {
 			continue
 		}
 		text := it.Text()

@@ -146,7 +146,9 @@
 // environment), and supplies the built-in sections: "environments"
 // (Codex's shape and <environment_context> rendering: id, cwd, status
 // available/starting/disconnected, shell, current_date, timezone from
-// Config.Now) and "capability_roots" (available roots with skills and
+// Config.Now; a time in time.Local is named by its IANA name, from
+// WorkspaceConfig.LocalZone or else ZoneSources: TZ, the /etc/localtime
+// link, /etc/timezone, and the zone abbreviation when none names it) and "capability_roots" (available roots with skills and
 // tools, unavailable ones with why), plus any sections its Sections hook
 // adds (control adds the agent's place in its tree). A root whose
 // environment starts, fails or goes away leaves the next step's tools and
@@ -186,10 +188,12 @@
 // Config.Compaction.Prompt as a user message; nothing of that response is
 // recorded). The replacement history is the most recent real user messages
 // within Config.Compaction.UserMessageTokens approximate tokens (oldest
-// kept one truncated; harness context such as <environment_context> is not
-// a real user message, so a Section rendering user-role fragments should
-// start them with one of the tags rollout.IsContextualUserText knows), in
-// order, then the summary as a user message
+// kept one truncated; harness context is not a real user message: the
+// world-state fragments the agent records carry Codex's harness provenance
+// in their passthrough content_item_metadata, persisted with them so a
+// resumed thread knows them too, and tagged context such as
+// <environment_context> is recognised by its text, see IsHarnessContext),
+// in order, then the summary as a user message
 // prefixed with rollout.SummaryPrefix. In fresh-window mode the model is
 // not asked and the replacement is empty: the full world state recorded
 // next is the window's initial context. The window advances and a

@@ -34,6 +34,12 @@ type WorkspaceConfig struct {
 	// Sections, when set, adds world-state sections to each step, after
 	// the built-in ones (control adds the agent's place in its tree).
 	Sections func(ctx context.Context, info StepInfo) []Section
+	// LocalZone is the IANA name the environments section gives as the
+	// time zone of a step time in time.Local (Codex writes "Etc/UTC",
+	// "Europe/Paris"). Zero: SystemZoneSources().LocalZoneName() at
+	// NewWorkspace, and the zone abbreviation ("UTC", "CET") when that
+	// finds none. A step time in a named location reports that name.
+	LocalZone string
 	// Logger receives warnings. Zero: slog.Default().
 	Logger *slog.Logger
 }
@@ -58,6 +64,7 @@ type Workspace struct {
 	resolver *capability.Resolver
 	roots    []capability.SelectedCapabilityRoot
 	extra    func(context.Context, StepInfo) []Section
+	zone     string // LocalZone
 	log      *slog.Logger
 
 	mu   sync.Mutex
@@ -124,11 +131,18 @@ func NewWorkspace(cfg WorkspaceConfig) (*Workspace, error) {
 	if _, err := capability.NewSet(cfg.Tools...); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	switch {
+	case cfg.LocalZone == "":
+		cfg.LocalZone = SystemZoneSources().LocalZoneName()
+	case !validZoneName(cfg.LocalZone):
+		return nil, fmt.Errorf("%w: WorkspaceConfig.LocalZone %q is not a time zone name", ErrConfig, cfg.LocalZone)
+	}
 	w := &Workspace{
 		reg:      cfg.Registry,
 		resolver: cfg.Resolver,
 		roots:    slices.Clone(cfg.Roots),
 		extra:    cfg.Sections,
+		zone:     cfg.LocalZone,
 		log:      cfg.Logger,
 		base:     slices.Clone(cfg.Tools),
 		infos:    map[*environment.Handle]environment.Info{},
@@ -184,7 +198,7 @@ func (w *Workspace) environments(ctx context.Context, snap environment.Snapshot,
 	entries := snap.Entries()
 	s := &EnvironmentsSection{Environments: make(map[string]EnvironmentState, len(entries))}
 	if !info.Now.IsZero() {
-		s.CurrentDate, s.Timezone = DateAndZone(info.Now)
+		s.CurrentDate, s.Timezone = DateAndZone(info.Now, w.zone)
 	}
 	if len(w.infos) > 2*len(entries)+8 {
 		// Drop the info of handles no longer captured (replaced ones).

@@ -466,6 +466,9 @@ func (a *Agent) recordWorld(t *turn, step *Step) error {
 		return nil
 	}
 	for _, m := range fragmentMessages(ch.fragments) {
+		// Marked as harness context (persisted with the item), so no
+		// compaction takes a user-role fragment for a user message.
+		markHarness(&m)
 		a.record(t.id, m)
 	}
 	a.persist(ch.record)

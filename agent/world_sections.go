@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/troupe-run/troupe/rollout"
 )
@@ -153,17 +152,6 @@ func writeEnvValues(b *strings.Builder, st EnvironmentState, indent string) {
 var xmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;")
 
 func xmlEscape(s string) string { return xmlEscaper.Replace(s) }
-
-// DateAndZone returns the current_date and timezone values of now: the
-// date in now's location and the location's name (the zone abbreviation
-// when the location is the unnamed "Local").
-func DateAndZone(now time.Time) (date, zone string) {
-	zone = now.Location().String()
-	if zone == "Local" {
-		zone, _ = now.Zone()
-	}
-	return now.Format(time.DateOnly), zone
-}
 
 // RootState is one capability root as the model sees it.
 type RootState struct {
