@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"os"
 	"strings"
 	"testing"
 
@@ -90,6 +91,15 @@ func TestCompactionDropsUntaggedUserFragment(t *testing.T) {
 	}
 	if marked != 2 {
 		t.Errorf("%d fragments persisted, want 2", marked)
+	}
+	// In Codex's own shape, so Codex reads the marker as it writes it.
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const codexMarker = `"content_item_metadata":[{"provenance":{"type":"harness","hook":false}}]`
+	if got := strings.Count(string(raw), codexMarker); got != 2 {
+		t.Errorf("rollout holds the marker %s %d times, want 2", codexMarker, got)
 	}
 
 	// Resume: the history read back from the file still knows the
