@@ -3,7 +3,6 @@ package control
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/troupe-run/troupe/rollout"
@@ -24,8 +23,9 @@ type threadState struct {
 	mode     MultiAgentMode
 }
 
-// loadThread reads a rollout once and reconstructs its state with
-// rollout.ReconstructHistory, as Codex resumes a thread (rollbacks,
+// loadThread reads a rollout once, streaming, and reconstructs its state
+// with rollout.StreamHistory (what rollout.ReconstructHistory gives, holding
+// only the history that survives), as Codex resumes a thread (rollbacks,
 // compactions with and without replacement history, legacy inter-agent
 // items, world state, the context window); the same pass follows the turn
 // events for the status. Malformed lines are skipped (and logged).
@@ -41,25 +41,14 @@ func (rt *Runtime) loadThread(id rollout.ThreadID) (*threadState, error) {
 		return nil, fmt.Errorf("control: thread %s: %w %q", id, rollout.ErrUnsupportedHistoryMode, meta.HistoryMode)
 	}
 	st := &threadState{path: p, status: Status{Kind: StatusIdle}}
-	var items []rollout.Item
-	for it, err := range rollout.Read(p, rollout.ReadOptions{DropRaw: true}) {
-		if err != nil {
-			var ce *rollout.CorruptError
-			if errors.As(err, &ce) {
-				rt.cfg.Logger.Warn("control: skipped a malformed rollout line", "err", err)
-				continue
-			}
-			return nil, fmt.Errorf("control: read thread %s: %w", id, err)
-		}
+	h, corrupt, err := rollout.StreamHistory(p, func(it rollout.Item) {
 		if ev, ok := it.Payload.(*rollout.EventMsg); ok {
 			st.applyEvent(ev)
-			if !resumeEvent(ev) {
-				continue // not read by the reconstruction: not held
-			}
 		}
-		items = append(items, it)
+	})
+	for _, err := range corrupt {
+		rt.cfg.Logger.Warn("control: skipped a malformed rollout line", "err", err)
 	}
-	h, err := rollout.ReconstructHistory(items)
 	if err != nil {
 		return nil, fmt.Errorf("control: thread %s: %w", id, err)
 	}
@@ -72,16 +61,6 @@ func (rt *Runtime) loadThread(id rollout.ThreadID) (*threadState, error) {
 		st.mode = parseModeJSON(tc.MultiAgentMode)
 	}
 	return st, nil
-}
-
-// resumeEvent reports whether rollout.ReconstructHistory reads an event
-// (turn boundaries, user messages, rollbacks, token counts). Other events
-// (deltas, tool output, item lifecycle), the bulk of a long rollout, are
-// not held while a thread is loaded; TestLoadThreadMatchesLoadHistory
-// checks the result against rollout.LoadHistory.
-func resumeEvent(ev *rollout.EventMsg) bool {
-	return ev.Is(rollout.EventTurnStarted) || ev.Is(rollout.EventTurnComplete) || ev.Is(rollout.EventTurnAborted) ||
-		ev.Is(rollout.EventUserMessage) || ev.Is(rollout.EventThreadRolledBack) || ev.Is(rollout.EventTokenCount)
 }
 
 // applyEvent follows the turn events: the status the last turn left, and

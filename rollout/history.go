@@ -102,9 +102,10 @@ type History struct {
 	// agent_message items and ghost snapshots dropped.
 	Items []*ResponseItem
 	// WorldState holds the surviving world_state and compacted records in
-	// file order: replay them (a compacted record resets the baseline, a
-	// full world_state sets it, a patch applies to it) to restore world
-	// state.
+	// file order, from the newest surviving compacted record on (older
+	// ones are cleared by it): replay them (a compacted record resets the
+	// baseline, a full world_state sets it, a patch applies to it) to
+	// restore world state.
 	WorldState []Item
 	// TurnContext is the newest surviving user turn's turn_context: the
 	// reference the next turn's context diff is computed against. Nil when a
@@ -342,7 +343,16 @@ func ReconstructHistory(items []Item) (*History, error) {
 		h.ItemsAfterUsage = len(hist) - usageAt
 	}
 
-	// World state records come newest first per segment: restore file order.
+	// Keep the world-state records from the newest surviving compacted
+	// record on: it clears the world state on replay, so older records
+	// change nothing (and are not held). Then restore file order (they
+	// come newest first).
+	for k, it := range worldRev {
+		if _, ok := it.Payload.(*Compacted); ok {
+			worldRev = worldRev[:k+1]
+			break
+		}
+	}
 	for l, r := 0, len(worldRev)-1; l < r; l, r = l+1, r-1 {
 		worldRev[l], worldRev[r] = worldRev[r], worldRev[l]
 	}
@@ -418,8 +428,9 @@ func BuildCompactedHistory(hist []*ResponseItem, summary string) []*ResponseItem
 	return append(out, NewMessage(RoleUser, summary))
 }
 
-// LoadHistory reads the rollout at path once (raw lines dropped) and
-// reconstructs its history. Corrupt lines are skipped and returned in the
+// LoadHistory reads the rollout at path once, streaming (StreamHistory:
+// memory bounded by the history that survives, not by the file), and
+// reconstructs its history as ReconstructHistory does. Corrupt lines are skipped and returned in the
 // slice (each a *CorruptError); any other read error fails the load. A
 // thread whose history mode is unknown fails with ErrUnsupportedHistoryMode
 // before its history is read.
@@ -431,6 +442,13 @@ func LoadHistory(path string) (*History, []error, error) {
 	if !meta.Mode().Known() {
 		return nil, nil, fmt.Errorf("%w %q (thread %s)", ErrUnsupportedHistoryMode, meta.HistoryMode, meta.ID)
 	}
+	return StreamHistory(path, nil)
+}
+
+// loadHistoryCollect is LoadHistory's former path, kept as the reference
+// for tests and benchmarks: every item is read into memory, then
+// ReconstructHistory runs on them.
+func loadHistoryCollect(path string) (*History, []error, error) {
 	var items []Item
 	var corrupt []error
 	for it, err := range Read(path, ReadOptions{DropRaw: true}) {
