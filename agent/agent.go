@@ -448,4 +448,7 @@ type TurnResult struct {
 	Err *TurnError
 	// Aborted is set when the turn was aborted.
 	Aborted AbortReason
+	// Compaction is set for a turn started by Compact: it only compacted
+	// the context (no model step answered anyone; LastAgentMessage is "").
+	Compaction bool
 }

@@ -204,13 +204,19 @@ func (a *Agent) compactNow(t *turn, m Model, reason string, step *Step) *TurnErr
 	err := a.compact(t, m, reason)
 	if err != nil {
 		if t.interrupted() {
+			item.Status = CompactionInterrupted
+			a.completeItem(t.id, item, started, a.cfg.Now())
 			return nil
 		}
 		cerr := &CompactionError{Reason: reason, Err: err}
 		a.cfg.Logger.Warn("agent: "+cerr.Error(), "thread", string(a.cfg.ThreadID), "turn", t.id)
+		item.Status, item.Error = CompactionFailed, cerr.Error()
+		a.completeItem(t.id, item, started, a.cfg.Now())
 		return &TurnError{Message: cerr.Error(), Err: cerr}
 	}
 	if werr := a.worldAfterCompaction(t, step); werr != nil {
+		// The history was replaced; only the world state after it failed.
+		a.completeItem(t.id, item, started, a.cfg.Now())
 		return &TurnError{Message: werr.Error(), Err: werr}
 	}
 	if step != nil {

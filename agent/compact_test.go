@@ -89,6 +89,38 @@ func turnEvents(evs []agent.Event, turnID string) []string {
 	return eventNames(keep)
 }
 
+// compactionItems renders the ContextCompaction item events of turnID:
+// "started", "completed:<status>" (status "ok" when empty), checking that
+// each completion has the id of the item started.
+func compactionItems(evs []agent.Event, turnID string) string {
+	var out []string
+	started := ""
+	for _, ev := range evs {
+		if ev.Header().TurnID != turnID {
+			continue
+		}
+		switch e := ev.(type) {
+		case *agent.ItemStarted:
+			if c, ok := e.Item.(*agent.ContextCompaction); ok {
+				started = c.ID
+				out = append(out, "started")
+			}
+		case *agent.ItemCompleted:
+			if c, ok := e.Item.(*agent.ContextCompaction); ok {
+				status := c.Status
+				if status == "" {
+					status = "ok"
+				}
+				if c.ID != started {
+					status += "(other id)"
+				}
+				out = append(out, "completed:"+status)
+			}
+		}
+	}
+	return strings.Join(out, " ")
+}
+
 // SPEC-agent 3.10 item 11: comp_hash a→b between turns compacts with model a
 // before the turn; a missing hash on either side (or the same hash) does not.
 func TestCompHashChangeCompactsWithPreviousModel(t *testing.T) {
@@ -512,7 +544,11 @@ func TestCompactionFailureLeavesHistory(t *testing.T) {
 			})
 			h.run("first")
 			before := h.a.History()
-			res := h.run("second")
+			turn := h.submit("second")
+			res := h.wait(turn)
+			if got := compactionItems(h.events(turn.ID()), turn.ID()); got != "started completed:failed" {
+				t.Errorf("ContextCompaction item events = %q, want started then completed with status failed", got)
+			}
 			var ce *agent.CompactionError
 			if res.Err == nil || !errors.As(res.Err, &ce) || ce.Reason != "token_limit" {
 				t.Fatalf("turn result = %+v, want a CompactionError", res)
@@ -657,6 +693,9 @@ func TestInterruptCompaction(t *testing.T) {
 	}
 	if res := h.wait(ct); res.Aborted != agent.AbortInterrupted {
 		t.Fatalf("compaction turn = %+v, want aborted", res)
+	}
+	if got := compactionItems(h.events(ct.ID()), ct.ID()); got != "started completed:interrupted" {
+		t.Errorf("ContextCompaction item events = %q, want started then completed with status interrupted", got)
 	}
 	after := h.a.History()
 	if len(after) != len(before)+1 || !reflect.DeepEqual(jsonOf(t, after[:len(before)]), jsonOf(t, before)) ||

@@ -159,10 +159,24 @@ type Sleep struct {
 	Woke string
 }
 
-// ContextCompaction is a compaction of the thread's context.
+// ContextCompaction is a compaction of the thread's context. Its
+// ItemCompleted comes when the compaction ends, whether it replaced the
+// history or not.
 type ContextCompaction struct {
 	ID string `json:"id"`
+	// Status is "" for a compaction that replaced the history (Codex's
+	// item has only the id), CompactionFailed or CompactionInterrupted for
+	// one that left the history as it was.
+	Status string `json:"status,omitempty"`
+	// Error says why a failed compaction failed.
+	Error string `json:"error,omitempty"`
 }
+
+// Statuses of a ContextCompaction that did not replace the history.
+const (
+	CompactionFailed      = "failed"
+	CompactionInterrupted = "interrupted"
+)
 
 // ItemID implements TurnItem.
 func (m *UserMessage) ItemID() string { return m.ID }

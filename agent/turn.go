@@ -208,7 +208,7 @@ func (a *Agent) runTurn(t *turn) {
 		last, terr = a.steps(t)
 	}
 
-	res := TurnResult{TurnID: t.id}
+	res := TurnResult{TurnID: t.id, Compaction: t.compactOnly}
 	end := a.cfg.Now()
 	if t.interrupted() && terr == nil {
 		// Abort: drop unrecorded input (mail goes back to the inbox), mark

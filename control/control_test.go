@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/troupe-run/troupe/agent"
 	"github.com/troupe-run/troupe/agent/modeltest"
 	"github.com/troupe-run/troupe/mailbox"
 	"github.com/troupe-run/troupe/rollout"
@@ -279,8 +280,19 @@ func TestSQLiteIndexTreeAndClose(t *testing.T) {
 // in the child's model request: not in any rollout, not in the parent's
 // requests, not in the mail journal.
 func TestSealedTaskText(t *testing.T) {
+	t.Run("Model", func(t *testing.T) { testSealedTaskText(t, false) })
+	// A model resolver (for comp_hash compactions) serves every turn: its
+	// models are wrapped like Config.Model, so sealing still happens.
+	t.Run("ModelFor", func(t *testing.T) { testSealedTaskText(t, true) })
+}
+
+func testSealedTaskText(t *testing.T, modelFor bool) {
 	const secret = "SECRET-TASK-TEXT-42"
 	e := newEnv(t, func(c *Config) {
+		if modelFor {
+			m := c.Model
+			c.ModelFor = func(string) (agent.Model, error) { return m, nil }
+		}
 		s, err := mailbox.NewLocalSealer(mailbox.LocalSealerConfig{Keys: []mailbox.Key{{ID: "k1", Secret: bytes.Repeat([]byte{7}, 32)}}})
 		if err != nil {
 			t.Fatal(err)

@@ -66,6 +66,9 @@ type node struct {
 	stMu     sync.Mutex
 	st       Status
 	activity time.Time
+	// beforeTurn is the status when the current turn started (touched by
+	// the agent's turn hooks only, which run one turn after another).
+	beforeTurn Status
 
 	releaseOnce sync.Once
 	releaseErr  error
@@ -183,7 +186,7 @@ func (n *node) build(initial StatusKind) error {
 		AgentPath:    n.path.String(),
 		Model:        rt.model,
 		ModelName:    rt.cfg.ModelName,
-		ModelFor:     rt.cfg.ModelFor,
+		ModelFor:     rt.modelFor(),
 		Compaction:   rt.cfg.Compaction,
 		Instructions: n.instructions,
 		Tools:        tools,
@@ -244,6 +247,7 @@ func (n *node) watch() {
 // its turn's span opens.
 func (n *node) turnStarted(turnID string) {
 	n.turnSpanStart(turnID)
+	n.beforeTurn = n.status()
 	n.setStatus(Status{Kind: StatusRunning})
 }
 
@@ -252,6 +256,13 @@ func (n *node) turnStarted(turnID string) {
 // then sets the status, so that once an agent is seen completed (or
 // errored) its notice is already in its parent's mailbox (or overflow).
 func (n *node) turnEnded(r agent.TurnResult) {
+	if r.Compaction {
+		// A Compact turn answered no task: no notice to the parent, and
+		// the agent's status is what it was before.
+		n.turnSpanEnd(r)
+		n.setStatus(n.beforeTurn)
+		return
+	}
 	var st Status
 	switch {
 	case r.Aborted != "":
@@ -507,24 +518,37 @@ func (rt *Runtime) Interrupt(ctx context.Context, id rollout.ThreadID, scope Int
 	if err != nil {
 		return err
 	}
-	targets := []*node{n}
-	if scope == ScopeSubtree {
-		rt.mu.Lock()
-		for _, m := range n.tree.byPath {
-			if m != n && m.agent != nil && m.path.HasPrefix(n.path) {
-				targets = append(targets, m)
-			}
-		}
-		rt.mu.Unlock()
-		slices.SortFunc(targets[1:], func(a, b *node) int { return comparePaths(a.path, b.path) })
-	}
 	var first error
-	for _, m := range targets {
+	interrupt := func(m *node) {
 		if _, err := m.agent.Interrupt(ctx); err != nil && !errors.Is(err, agent.ErrClosed) && first == nil {
 			first = fmt.Errorf("control: interrupt %s: %w", m.path, err)
 		}
 	}
-	return first
+	// The agent first: once its turn has ended, a spawn_agent call it had
+	// in flight has either registered its child (listed below) or fails.
+	interrupt(n)
+	if scope != ScopeSubtree {
+		return first
+	}
+	done := map[*node]bool{n: true}
+	for {
+		var targets []*node
+		rt.mu.Lock()
+		for _, m := range n.tree.byPath {
+			if !done[m] && m.agent != nil && m.path.HasPrefix(n.path) {
+				targets = append(targets, m)
+			}
+		}
+		rt.mu.Unlock()
+		if len(targets) == 0 || ctx.Err() != nil {
+			return first
+		}
+		slices.SortFunc(targets, func(a, b *node) int { return comparePaths(a.path, b.path) })
+		for _, m := range targets {
+			done[m] = true
+			interrupt(m)
+		}
+	}
 }
 
 // SetMode sets the multi-agent mode of the agent's next turns. A change

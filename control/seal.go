@@ -27,6 +27,22 @@ type runtimeModel struct {
 	inner agent.Model
 }
 
+// modelFor wraps Config.ModelFor so that the model serving each name is
+// wrapped like Config.Model (sealing, multi-agent mode messages, tracing);
+// nil when no resolver is configured.
+func (rt *Runtime) modelFor() func(string) (agent.Model, error) {
+	if rt.cfg.ModelFor == nil {
+		return nil
+	}
+	return func(name string) (agent.Model, error) {
+		m, err := rt.cfg.ModelFor(name)
+		if err != nil || m == nil {
+			return m, err
+		}
+		return &runtimeModel{rt: rt, inner: m}, nil
+	}
+}
+
 // sealedArgTools are the tools whose "message" argument is task text.
 var sealedArgTools = map[string]bool{"spawn_agent": true, "send_message": true, "followup_task": true}
 

@@ -118,6 +118,15 @@ func (rt *Runtime) spawn(ctx context.Context, parent *node, path Path, a spawnAr
 		// The edge stays open and the task journaled: Resume starts it.
 		return fail(toolError("collab manager unavailable"))
 	}
+	if err := ctx.Err(); err != nil {
+		// The caller's turn was interrupted (or timed out) while the child
+		// was being set up: a child started now would escape a subtree
+		// interrupt that already listed the tree.
+		rt.mu.Unlock()
+		dropTask()
+		rt.edges.SetEdgeStatus(context.WithoutCancel(ctx), child.id, EdgeClosed)
+		return fail(err)
+	}
 	rt.byThread[child.id] = child
 	rt.mu.Unlock()
 	if err := rt.run(child, StatusPendingInit); err != nil {
