@@ -172,6 +172,9 @@ func (n *node) inheritWorld(ws *rollout.WorldState, items []rollout.Item) []roll
 // <environment_context> world-state fragment, ...) rather than a user
 // turn: forks and rollbacks count turns by real user messages only.
 func isContextual(it *rollout.ResponseItem) bool {
+	if agent.IsHarnessContext(it) {
+		return true // a world-state fragment, tagged or not
+	}
 	for _, p := range it.Content {
 		if p.Type == rollout.PartInputText && rollout.IsContextualUserText(p.Text) {
 			return true

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -248,6 +249,19 @@ func TestContextualFragmentsAreNotTurns(t *testing.T) {
 	got := forkHistory(hist, ForkLastTurns(1))
 	if len(got) != 3 || got[0].Text() != "second" {
 		t.Errorf("forkHistory(last 1) starts with %q (%d items), want \"second\" (3 items)", got[0].Text(), len(got))
+	}
+	// A fragment without a tag that the agent marked as harness context
+	// (a custom section, or the capability roots when an environment came
+	// up mid-turn) is not a turn either.
+	marked := rollout.NewMessage(rollout.RoleUser, "Skills now available: go-review")
+	marked.Passthrough = &rollout.Passthrough{}
+	marked.Passthrough.Extra.Set("content_item_metadata", json.RawMessage(`[{"provenance":{"type":"harness","hook":false}}]`))
+	if !agent.IsHarnessContext(marked) {
+		t.Fatal("the marked fragment is not harness context")
+	}
+	withMarked := append(append([]rollout.ResponseItem(nil), hist[:2]...), *marked, *final)
+	if got := forkHistory(withMarked, ForkLastTurns(1)); len(got) != 3 || got[0].Text() != "second" {
+		t.Errorf("forkHistory(last 1) with a marked fragment starts with %q (%d items), want \"second\" (3 items)", got[0].Text(), len(got))
 	}
 	// Resume applies rollbacks with rollout.ReconstructHistory.
 	ptrs := make([]*rollout.ResponseItem, len(hist))

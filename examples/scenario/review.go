@@ -15,7 +15,7 @@ import (
 
 const reviewerInstructions = `You review Go changes. The change is in the checkout of the "review" environment; PATCH.diff shows it.
 Follow the go-review skill of the review kit (read its SKILL.md with read_file first). Use read_file and edit_file for files and run_tests to run the tests.
-When a fix is small, do not make it yourself: spawn a worker with spawn_agent (task_name "fixer", agent_type "fixer", fork_turns "2" so it sees the request), then call wait_agent until its answer arrives, run run_tests again, and give your verdict.`
+When a fix is small, do not make it yourself: spawn a worker with spawn_agent (task_name "fixer", agent_type "fixer", fork_turns "1": your current turn, so it sees the request), then call wait_agent until its answer arrives, run run_tests again, and give your verdict.`
 
 const fixerInstructions = `You fix what the reviewer found, in the checkout of the "review" environment. Follow the table-tests skill of the review kit (read its SKILL.md with read_file first). Change files with edit_file, run run_tests, and answer in at most three lines: what you changed and whether the tests pass.`
 
@@ -114,7 +114,7 @@ description: Review a Go change - read the diff, run the tests, look for edge ca
 1. Read PATCH.diff and the files it touches.
 2. Run run_tests. A failing test is a finding; quote it.
 3. For each changed function, think about the boundaries: zero, negative, very large, a long time passing.
-4. A small fix goes to a worker forked with your last turns (spawn_agent fork_turns "2"); wait for it, then run run_tests yourself.
+4. A small fix goes to a worker forked with your last turn (spawn_agent fork_turns "1"); wait for it, then run run_tests yourself.
 5. Report: the verdict first, then each finding with its fix.
 `,
 	".review-kit/skills/table-tests/SKILL.md": `---
@@ -260,10 +260,7 @@ func reviewScript() []Step {
 		{"/root", modeltest.Call("run_tests", `{}`)},
 		{"/root", modeltest.Respond(
 			modeltest.Commentary("The refill is not capped at the burst size: after a long idle period the limiter allows an unbounded burst. The fix is small; a fixer forked with my last turns can make it."),
-			// fork_turns "2": control's last-N fork counts the world-state
-			// message of the step where the environment came up as a turn
-			// of its own, so "1" would leave the user's request out.
-			modeltest.Call("spawn_agent", `{"task_name":"fixer","agent_type":"fixer","fork_turns":"2","message":"Cap the refill at l.burst in Allow (ratelimit/limiter.go), add a \"long idle\" row to TestAllow, and run run_tests."}`))},
+			modeltest.Call("spawn_agent", `{"task_name":"fixer","agent_type":"fixer","fork_turns":"1","message":"Cap the refill at l.burst in Allow (ratelimit/limiter.go), add a \"long idle\" row to TestAllow, and run run_tests."}`))},
 		{"/root", modeltest.Call("wait_agent", `{"timeout_ms":600000}`)},
 		{"/root/fixer", modeltest.Call("read_file", `{"path":".review-kit/skills/table-tests/SKILL.md"}`)},
 		{"/root/fixer", modeltest.Call("edit_file", `{"path":"ratelimit/limiter.go","old":"l.tokens += now.Sub(l.last).Seconds() * l.rate","new":"l.tokens = min(l.burst, l.tokens+now.Sub(l.last).Seconds()*l.rate)"}`)},
