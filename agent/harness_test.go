@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"encoding/json"
 	"os"
 	"strings"
 	"testing"
@@ -171,4 +172,27 @@ func TestIsHarnessContext(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzIsHarnessContext reads arbitrary content_item_metadata (outside
+// input: rollouts Codex or another tool wrote): never a panic, and only a
+// harness provenance for every part marks a message.
+func FuzzIsHarnessContext(f *testing.F) {
+	for _, s := range []string{`[{"provenance":{"type":"harness","hook":false}}]`, `[{"provenance":{"type":"user"}}]`, `[]`, `null`, `[null]`, `{"a":1}`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, meta string) {
+		m := rollout.NewMessage(rollout.RoleUser, "plain text")
+		m.Passthrough = &rollout.Passthrough{TurnID: "t"}
+		m.Passthrough.Extra.Set("content_item_metadata", []byte(meta))
+		if !agent.IsHarnessContext(m) {
+			return
+		}
+		var parts []struct {
+			Provenance struct{ Type string } `json:"provenance"`
+		}
+		if err := json.Unmarshal([]byte(meta), &parts); err != nil || len(parts) != 1 || parts[0].Provenance.Type != "harness" {
+			t.Errorf("IsHarnessContext with metadata %q = true, want false", meta)
+		}
+	})
 }

@@ -468,7 +468,7 @@ func (a *Agent) recordWorld(t *turn, step *Step) error {
 	for _, m := range fragmentMessages(ch.fragments) {
 		// Marked as harness context (persisted with the item), so no
 		// compaction takes a user-role fragment for a user message.
-		markHarness(&m)
+		rollout.MarkHarness(&m)
 		a.record(t.id, m)
 	}
 	a.persist(ch.record)

@@ -175,3 +175,31 @@ func TestWorkspaceLocalZone(t *testing.T) {
 		t.Errorf("NewWorkspace(LocalZone ../etc/passwd) = %v, want ErrConfig", err)
 	}
 }
+
+// FuzzLocalZoneName feeds TZ values and timezone file contents: whatever
+// they hold, the name found is empty or a relative zone name that cannot
+// escape a zoneinfo directory.
+func FuzzLocalZoneName(f *testing.F) {
+	for _, s := range []string{"Europe/Paris", ":Etc/UTC", "/usr/share/zoneinfo/posix/Asia/Tokyo", "../x", "CET-1CEST", "", "a//b", "/zoneinfo/.."} {
+		f.Add(s, true)
+		f.Add(s+"\n", false)
+	}
+	f.Fuzz(func(t *testing.T, s string, asTZ bool) {
+		src := agent.ZoneSources{}
+		if asTZ {
+			src.LookupEnv = env(map[string]string{"TZ": s})
+		} else {
+			src.TimezoneFile = filepath.Join(t.TempDir(), "timezone")
+			if err := os.WriteFile(src.TimezoneFile, []byte(s), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		name := src.LocalZoneName()
+		if name == "" {
+			return
+		}
+		if filepath.IsAbs(name) || strings.Contains(name, "..") || strings.Contains(name, "//") || strings.ContainsAny(name, " \n\t\\") {
+			t.Errorf("LocalZoneName() = %q for %q, not a zone name", name, s)
+		}
+	})
+}

@@ -110,14 +110,16 @@ func (n *node) create(ctx context.Context, meta *rollout.SessionMeta, items []ro
 		meta.ContextWindow = &rollout.ContextWindow{WindowID: rt.cfg.NewID()}
 	}
 	n.window = rollout.Window{FirstID: meta.ContextWindow.WindowID, ID: meta.ContextWindow.WindowID}
-	if rt.cfg.Store != nil && len(items) > 0 {
+	if rt.cfg.Store != nil {
 		w, err := rt.cfg.Store.Create(ctx, sqlitestore.CreateOptions{Meta: *meta})
 		if err != nil {
 			return fmt.Errorf("control: create thread %s: %w", n.id, err)
 		}
-		err = w.AppendItems(items...)
+		if len(items) > 0 {
+			err = w.AppendItems(items...)
+		}
 		if err == nil {
-			err = w.Flush(ctx)
+			err = w.Persist(ctx)
 		}
 		if err != nil {
 			w.Close()
@@ -144,21 +146,7 @@ func (n *node) create(ctx context.Context, meta *rollout.SessionMeta, items []ro
 		rec.Close()
 		return fmt.Errorf("control: create thread %s: %w", n.id, err)
 	}
-	if rt.cfg.Store == nil {
-		n.rec = rec
-		return nil
-	}
-	// A Store's writer creates no file until an item is appended, and a
-	// new thread has only its session_meta: make the file with the
-	// recorder, then continue it through the Store, which indexes it.
-	if err := rec.Close(); err != nil {
-		return fmt.Errorf("control: create thread %s: %w", n.id, err)
-	}
-	w, err := rt.cfg.Store.Resume(ctx, n.id)
-	if err != nil {
-		return fmt.Errorf("control: create thread %s: %w", n.id, err)
-	}
-	n.rec = w
+	n.rec = rec
 	return nil
 }
 

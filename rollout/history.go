@@ -37,7 +37,8 @@ func IsContextualUserText(text string) bool {
 }
 
 // IsUserTurnBoundary reports whether r starts a user turn in the model
-// history: a user message that is not harness context, or an inter-agent
+// history: a user message that is not harness context (by its text, or
+// marked as such: IsHarnessMarked), or an inter-agent
 // message (an agent_message item, or an assistant message carrying a legacy
 // serialized inter-agent communication).
 func IsUserTurnBoundary(r *ResponseItem) bool {
@@ -47,6 +48,9 @@ func IsUserTurnBoundary(r *ResponseItem) bool {
 	case r.Type != ItemMessage:
 		return false
 	case r.Role == RoleUser:
+		if IsHarnessMarked(r) {
+			return false
+		}
 		for _, p := range r.Content {
 			if p.Type == PartInputText && IsContextualUserText(p.Text) {
 				return false

@@ -186,3 +186,45 @@ func TestResumeWaitsForLock(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestWriterPersist makes a thread with nothing but its session_meta exist
+// on disk and in the index.
+func TestWriterPersist(t *testing.T) {
+	ctx := context.Background()
+	s, err := sqlitestore.Open(ctx, sqlitestore.Config{Home: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	w, err := s.Create(ctx, sqlitestore.CreateOptions{Meta: rollout.SessionMeta{Cwd: "/work", AgentPath: "/root/w"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, err := s.Get(ctx, w.ID()); !errors.Is(err, sqlitestore.ErrNotFound) {
+		t.Fatalf("Get before Persist = %v, want ErrNotFound (nothing written yet)", err)
+	}
+	if err := w.Persist(ctx); err != nil {
+		t.Fatalf("Persist() = %v", err)
+	}
+	th, err := s.Get(ctx, w.ID())
+	if err != nil {
+		t.Fatalf("Get after Persist = %v", err)
+	}
+	if th.AgentPath != "/root/w" || th.RolloutPath != w.Path() {
+		t.Errorf("row after Persist = path %q rollout %q, want /root/w at %s", th.AgentPath, th.RolloutPath, w.Path())
+	}
+	n := 0
+	for it, err := range rollout.Read(w.Path(), rollout.ReadOptions{}) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if it.Kind() != rollout.KindSessionMeta {
+			t.Errorf("line %d is %s, want only the session_meta", n, it.Kind())
+		}
+		n++
+	}
+	if n != 1 {
+		t.Errorf("the rollout holds %d lines, want 1", n)
+	}
+}

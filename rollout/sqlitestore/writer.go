@@ -232,6 +232,19 @@ func (w *Writer) Flush(ctx context.Context) error {
 	return w.sync(ctx)
 }
 
+// Persist makes the thread exist now, on disk with its session_meta and
+// in the index, even if nothing else was appended (rollout.Recorder.Persist),
+// and flushes like Flush.
+func (w *Writer) Persist(ctx context.Context) error {
+	if w.closed {
+		return rollout.ErrClosed
+	}
+	if err := w.rec.Persist(ctx); err != nil {
+		return err
+	}
+	return w.sync(ctx)
+}
+
 func (w *Writer) sync(ctx context.Context) error {
 	if !w.rec.Created() || (!w.dirty && w.indexed) {
 		return nil
