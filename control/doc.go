@@ -211,8 +211,9 @@
 //
 // # Resume and fork
 //
-// Resume(root id) reads the root's rollout and rebuilds it with
-// rollout.ReconstructHistory, the same reconstruction every resume in
+// Resume(root id) streams the root's rollout and rebuilds it with
+// rollout.StreamHistory (rollout.ReconstructHistory's result, holding only
+// the history that survives, not the file), the same reconstruction every resume in
 // troupe uses (compactions, rollbacks counting mail as turns as Codex
 // does, legacy inter-agent items, world state, the context window, the
 // last turn_context and token usage, all handed to the agent as

@@ -52,7 +52,13 @@
 // [LoadHistory] and [ReconstructHistory] rebuild what a resume needs, once:
 // the model history (compactions, rollbacks, legacy records applied), the
 // surviving world_state/compacted records for world-state replay, the
-// reference turn_context and the context window to restore. [Turns] reduces
+// reference turn_context and the context window to restore. [LoadHistory]
+// streams the file ([StreamHistory]: one forward pass holding the live
+// history and a few small records per turn, never the items, then the
+// selected turn_context and world-state lines read again at their
+// offsets), so a long thread, plain or .zst, resumes without being held
+// whole; [ReconstructHistory] works on items already read and is the
+// reference it is tested against. [Turns] reduces
 // items to [Turn] values for clients. [Fork] copies a thread (all of it or
 // its last N user turns) into a new one.
 //

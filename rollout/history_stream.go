@@ -79,7 +79,15 @@ func StreamHistory(path string, visit func(Item)) (*History, []error, error) {
 		hist       []*ResponseItem
 		usageAt    int
 		n          int
+		lastTurnID string // shared by a turn's records (one string per turn)
 	)
+	intern := func(id string) string {
+		if id == lastTurnID {
+			return lastTurnID
+		}
+		lastTurnID = id
+		return id
+	}
 	var off int64
 	for it, err := range readWithOffsets(path, &off) {
 		if err != nil {
@@ -135,7 +143,7 @@ func StreamHistory(path string, visit func(Item)) (*History, []error, error) {
 			hist = BuildCompactedHistory(hist, p.Message)
 		case *TurnContext:
 			h.LastTurnContext, lastCtxOff = p, off
-			sk = append(sk, skelRec{kind: skTurnContext, turnID: p.TurnID, idx: idx, off: off})
+			sk = append(sk, skelRec{kind: skTurnContext, turnID: intern(p.TurnID), idx: idx, off: off})
 		case *WorldState:
 			sk = append(sk, skelRec{kind: skWorldState, idx: idx, off: off})
 		case *EventMsg:
@@ -153,11 +161,11 @@ func StreamHistory(path string, visit func(Item)) (*History, []error, error) {
 					h.TokenUsage, usageAt = tc.Info, len(hist)
 				}
 			case p.Is(EventTurnComplete), p.Is(EventTurnAborted):
-				sk = append(sk, skelRec{kind: skTurnEnd, turnID: p.TurnID, idx: idx, off: off})
+				sk = append(sk, skelRec{kind: skTurnEnd, turnID: intern(p.TurnID), idx: idx, off: off})
 			case p.Is(EventUserMessage):
 				sk = append(sk, skelRec{kind: skUserEvent, idx: idx, off: off})
 			case p.Is(EventTurnStarted):
-				sk = append(sk, skelRec{kind: skTurnStarted, turnID: p.TurnID, idx: idx, off: off})
+				sk = append(sk, skelRec{kind: skTurnStarted, turnID: intern(p.TurnID), idx: idx, off: off})
 			}
 		}
 	}
