@@ -21,26 +21,8 @@ import (
 func TestArchiveCompressed(t *testing.T) {
 	ctx := context.Background()
 	home := t.TempDir()
-	s, err := sqlitestore.Open(ctx, sqlitestore.Config{Home: home})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	w, err := s.Create(ctx, sqlitestore.CreateOptions{Meta: rollout.SessionMeta{Cwd: "/work"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Append(rollout.NewMessage(rollout.RoleUser, "keep me cold")); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	id := w.ID()
-	th, err := s.Get(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, th := storeWithThread(t, home, "keep me cold")
+	id := th.ID
 	if res, err := rollout.CompressFile(ctx, th.RolloutPath, rollout.CompressOptions{}); err != nil || res.Outcome != rollout.OutcomeCompressed {
 		t.Fatalf("CompressFile = %+v, %v", res, err)
 	}
@@ -48,7 +30,7 @@ func TestArchiveCompressed(t *testing.T) {
 	if err := s.Archive(ctx, id); err != nil {
 		t.Fatalf("Archive(compressed) = %v", err)
 	}
-	th, err = s.Get(ctx, id)
+	th, err := s.Get(ctx, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +56,7 @@ func TestArchiveCompressed(t *testing.T) {
 	if err := s.Unarchive(ctx, id); err != nil {
 		t.Fatalf("Unarchive(compressed) = %v", err)
 	}
-	w, err = s.Resume(ctx, id)
+	w, err := s.Resume(ctx, id)
 	if err != nil {
 		t.Fatalf("Resume after Unarchive = %v", err)
 	}
@@ -89,31 +71,14 @@ func TestArchiveCompressed(t *testing.T) {
 func TestArchiveLockedByOtherWriter(t *testing.T) {
 	ctx := context.Background()
 	home := t.TempDir()
-	s, err := sqlitestore.Open(ctx, sqlitestore.Config{Home: home})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	w, err := s.Create(ctx, sqlitestore.CreateOptions{Meta: rollout.SessionMeta{Cwd: "/work"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Append(rollout.NewMessage(rollout.RoleUser, "busy")); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	th, err := s.Get(ctx, w.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, th := storeWithThread(t, home, "busy")
+	id := th.ID
 	// A recorder of another process: the same flock on the file.
 	lock, err := rollout.LockPath(th.RolloutPath, os.O_RDONLY)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = s.Archive(ctx, w.ID())
+	err = s.Archive(ctx, id)
 	lock.Close()
 	if !errors.Is(err, sqlitestore.ErrLive) {
 		t.Fatalf("Archive(locked) = %v, want ErrLive", err)
@@ -121,7 +86,7 @@ func TestArchiveLockedByOtherWriter(t *testing.T) {
 	if _, err := os.Stat(th.RolloutPath); err != nil {
 		t.Fatalf("rollout moved or lost after a refused Archive: %v", err)
 	}
-	if err := s.Archive(ctx, w.ID()); err != nil {
+	if err := s.Archive(ctx, id); err != nil {
 		t.Fatalf("Archive after the lock is gone = %v", err)
 	}
 }
@@ -142,32 +107,15 @@ func containsText(items []rollout.Item, text string) bool {
 // the holder keeps it.
 func TestResumeWaitsForLock(t *testing.T) {
 	ctx := context.Background()
-	s, err := sqlitestore.Open(ctx, sqlitestore.Config{Home: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	w, err := s.Create(ctx, sqlitestore.CreateOptions{Meta: rollout.SessionMeta{Cwd: "/work"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Append(rollout.NewMessage(rollout.RoleUser, "hello")); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	th, err := s.Get(ctx, w.ID())
-	if err != nil {
-		t.Fatal(err)
-	}
+	s, th := storeWithThread(t, t.TempDir(), "hello")
+	id := th.ID
 
 	lock, err := rollout.LockPath(th.RolloutPath, os.O_RDONLY)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// Held past the retry budget (two seconds): ErrLive.
-	if _, err := s.Resume(ctx, w.ID()); !errors.Is(err, sqlitestore.ErrLive) {
+	if _, err := s.Resume(ctx, id); !errors.Is(err, sqlitestore.ErrLive) {
 		t.Fatalf("Resume(locked for good) = %v, want ErrLive", err)
 	}
 
@@ -177,7 +125,7 @@ func TestResumeWaitsForLock(t *testing.T) {
 		time.Sleep(30 * time.Millisecond)
 		lock.Close()
 	}()
-	w2, err := s.Resume(ctx, w.ID())
+	w2, err := s.Resume(ctx, id)
 	<-released
 	if err != nil {
 		t.Fatalf("Resume while the lock is released shortly after = %v, want it to wait", err)
@@ -227,4 +175,31 @@ func TestWriterPersist(t *testing.T) {
 	if n != 1 {
 		t.Errorf("the rollout holds %d lines, want 1", n)
 	}
+}
+
+// storeWithThread opens a store over home (closed at the test's end) with
+// one closed thread holding a user message, and returns its row.
+func storeWithThread(t *testing.T, home, text string) (*sqlitestore.Store, sqlitestore.Thread) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := sqlitestore.Open(ctx, sqlitestore.Config{Home: home})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	w, err := s.Create(ctx, sqlitestore.CreateOptions{Meta: rollout.SessionMeta{Cwd: "/work"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Append(rollout.NewMessage(rollout.RoleUser, text)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	th, err := s.Get(ctx, w.ID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, th
 }
