@@ -63,9 +63,14 @@ type skelSeg struct {
 
 // StreamHistory reads the rollout at path once, forwards, and returns
 // what ReconstructHistory returns for its items, holding the live history
-// and a small skeleton of the turns rather than the items. The selected
-// turn_context and world-state records are read again at their offsets
-// (for a .zst rollout, by decompressing up to them). visit, when not nil,
+// and a small skeleton of the turns rather than the items. Its memory is
+// the largest history live at any point of the thread (what one stretch
+// between compactions, or the whole thread without compaction, leaves,
+// which Codex keeps within a context window by compacting) plus about
+// 60 bytes per turn record, never the file. The selected turn_context
+// (unless it is the newest) and world-state records are read again at
+// their offsets: a seek for a plain file; for a .zst rollout, a second
+// decompression up to the last of them. visit, when not nil,
 // sees every item in file order (it must not keep it if memory matters).
 // Corrupt lines are skipped and returned in the slice (each a
 // *CorruptError); any other read error fails the load.

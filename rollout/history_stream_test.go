@@ -235,4 +235,13 @@ func TestStreamHistoryErrors(t *testing.T) {
 	if _, _, err := StreamHistory(p, nil); !errors.Is(err, ErrNoSessionMeta) {
 		t.Errorf("StreamHistory(no meta) = %v, want ErrNoSessionMeta", err)
 	}
+	// Fail closed on an unknown history mode.
+	meta := testMeta("0194a1b2-0000-7000-8000-000000000012", "future")
+	lines := encodeItems(t, synth(meta, NewMessage(RoleUser, "x")))
+	if err := os.WriteFile(p, append(bytes.Join(lines, []byte("\n")), '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := StreamHistory(p, nil); !errors.Is(err, ErrUnsupportedHistoryMode) {
+		t.Errorf("StreamHistory(future mode) = %v, want ErrUnsupportedHistoryMode", err)
+	}
 }
