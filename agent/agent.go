@@ -166,14 +166,18 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 	defer close(a.done)
 	var err error
+	// inboxCh is kept across iterations and renewed only once it fired: a
+	// change while the loop runs a call closes the channel the loop already
+	// holds, so it is seen (renewing it at every iteration would miss it,
+	// and a sleeping tool would not wake for that mail).
+	var inboxCh <-chan struct{}
+	if a.cfg.Inbox != nil {
+		inboxCh = a.cfg.Inbox.Changed()
+	}
 loop:
 	for {
-		var inboxCh <-chan struct{}
-		if a.cfg.Inbox != nil {
-			inboxCh = a.cfg.Inbox.Changed()
-			if a.active == nil && a.reserved == nil && a.cfg.Inbox.HasTrigger() {
-				a.start(a.newTurn(nil))
-			}
+		if a.cfg.Inbox != nil && a.active == nil && a.reserved == nil && a.cfg.Inbox.HasTrigger() {
+			a.start(a.newTurn(nil))
 		}
 		select {
 		case f := <-a.calls:
@@ -181,6 +185,8 @@ loop:
 		case t := <-a.turnDone:
 			a.finished(t)
 		case <-inboxCh:
+			// Renew before signalling: a change after this is seen next.
+			inboxCh = a.cfg.Inbox.Changed()
 			if a.active != nil {
 				a.active.signal()
 			}
