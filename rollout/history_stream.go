@@ -345,55 +345,12 @@ func readWithOffsets(path string, at *int64) iter.Seq2[Item, error] {
 			return
 		}
 		defer rc.Close()
-		ls := newLineScanner(rc, DefaultMaxLineSize)
-		for {
-			off := ls.offset
-			*at = off
-			line, lineNo, torn, err := ls.next()
-			if err == io.EOF {
-				return
-			}
-			if err != nil {
-				if errors.Is(err, ErrLineTooLong) {
-					if !yield(Item{}, &CorruptError{Path: name, Line: lineNo, Offset: off, Err: err}) {
-						return
-					}
-					continue
-				}
-				yield(Item{}, fmt.Errorf("rollout: read %s: %w", name, err))
-				return
-			}
-			if isBlank(line) {
-				continue
-			}
-			it, perr := ParseLine(line)
-			if perr != nil {
-				if torn {
-					return // torn final line: ignored
-				}
-				if !yield(Item{}, &CorruptError{Path: name, Line: lineNo, Offset: off, Err: perr}) {
-					return
-				}
-				continue
-			}
-			it.raw = nil
-			if !yield(it, nil) {
+		for it, err := range readFrom(rc, name, ReadOptions{DropRaw: true}, at) {
+			if !yield(it, err) {
 				return
 			}
 		}
 	}
-}
-
-// isBlank reports whether line holds only white space.
-func isBlank(line []byte) bool {
-	for _, c := range line {
-		switch c {
-		case ' ', '\t', '\r', '\n', '\v', '\f':
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // readAtOffsets reads the items whose lines start at offs (ascending) in

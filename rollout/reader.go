@@ -111,10 +111,19 @@ func Read(path string, opts ReadOptions) iter.Seq2[Item, error] {
 // ReadFrom streams the items of a rollout from r, as Read; name is used in
 // errors.
 func ReadFrom(r io.Reader, name string, opts ReadOptions) iter.Seq2[Item, error] {
+	return readFrom(r, name, opts, nil)
+}
+
+// readFrom is ReadFrom; with at set, the byte offset of each item's line is
+// stored in *at before the item is yielded.
+func readFrom(r io.Reader, name string, opts ReadOptions, at *int64) iter.Seq2[Item, error] {
 	return func(yield func(Item, error) bool) {
 		ls := newLineScanner(r, opts.maxLine())
 		for {
 			off := ls.offset
+			if at != nil {
+				*at = off
+			}
 			line, lineNo, torn, err := ls.next()
 			if err == io.EOF {
 				return
