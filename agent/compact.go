@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 	"unicode/utf8"
 
 	"github.com/troupe-run/troupe/rollout"
@@ -342,25 +341,8 @@ func (a *Agent) summarize(t *turn, m Model, history []rollout.ResponseItem) (str
 			attempt = -1
 			continue
 		}
-		retry, delay := Retryable(err)
-		if !retry || attempt >= a.cfg.MaxRetries {
+		if err := a.awaitRetry(t, attempt, err); err != nil {
 			return "", err
-		}
-		n := attempt + 1
-		if delay <= 0 {
-			delay = a.backoff(n)
-		}
-		a.hub.emit(&StreamError{
-			EventHeader: EventHeader{ThreadID: a.cfg.ThreadID, TurnID: t.id},
-			Message:     fmt.Sprintf("Reconnecting... %d/%d", n, a.cfg.MaxRetries),
-			Attempt:     n, MaxRetries: a.cfg.MaxRetries, Err: err,
-		})
-		timer := time.NewTimer(delay)
-		select {
-		case <-timer.C:
-		case <-t.ctx.Done():
-			timer.Stop()
-			return "", context.Cause(t.ctx)
 		}
 	}
 }

@@ -29,26 +29,37 @@ func (a *Agent) sample(t *turn, step *Step) (stepResult, error) {
 		if t.interrupted() {
 			return res, context.Cause(t.ctx)
 		}
-		retry, delay := Retryable(err)
-		if !retry || attempt >= a.cfg.MaxRetries {
+		if err := a.awaitRetry(t, attempt, err); err != nil {
 			return res, err
 		}
-		n := attempt + 1
-		if delay <= 0 {
-			delay = a.backoff(n)
-		}
-		a.hub.emit(&StreamError{
-			EventHeader: EventHeader{ThreadID: a.cfg.ThreadID, TurnID: t.id},
-			Message:     fmt.Sprintf("Reconnecting... %d/%d", n, a.cfg.MaxRetries),
-			Attempt:     n, MaxRetries: a.cfg.MaxRetries, Err: err,
-		})
-		timer := time.NewTimer(delay)
-		select {
-		case <-timer.C:
-		case <-t.ctx.Done():
-			timer.Stop()
-			return res, context.Cause(t.ctx)
-		}
+	}
+}
+
+// awaitRetry decides whether a request that failed with err on attempt
+// (from 0) is retried: if so it announces the retry with a StreamError,
+// waits the server's delay or the backoff and returns nil; otherwise it
+// returns the error to end with (err, or the turn's cancellation).
+func (a *Agent) awaitRetry(t *turn, attempt int, err error) error {
+	retry, delay := Retryable(err)
+	if !retry || attempt >= a.cfg.MaxRetries {
+		return err
+	}
+	n := attempt + 1
+	if delay <= 0 {
+		delay = a.backoff(n)
+	}
+	a.hub.emit(&StreamError{
+		EventHeader: EventHeader{ThreadID: a.cfg.ThreadID, TurnID: t.id},
+		Message:     fmt.Sprintf("Reconnecting... %d/%d", n, a.cfg.MaxRetries),
+		Attempt:     n, MaxRetries: a.cfg.MaxRetries, Err: err,
+	})
+	timer := time.NewTimer(delay)
+	defer timer.Stop()
+	select {
+	case <-timer.C:
+		return nil
+	case <-t.ctx.Done():
+		return context.Cause(t.ctx)
 	}
 }
 
